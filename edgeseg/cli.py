@@ -1,0 +1,286 @@
+"""`edgeseg <stage>`: the command-line front door. Parses, calls one function, prints.
+
+User errors (EdgesegError) print one line and exit 2; `--debug` shows the traceback instead.
+Workstation stages (export) import torch lazily, so device stages run without it.
+"""
+import argparse
+import os
+import sys
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional
+
+from . import __version__
+from .artifacts import read_sidecar, write_json_atomic
+from .errors import ConfigError, EdgesegError
+from .preprocess import parse_size
+from .profiling import format_table
+
+
+class _Progress:
+    """Callable `(done, total)` drawing a tqdm bar on stderr when tqdm is installed and stderr is a
+    terminal; silent otherwise."""
+
+    def __init__(self, unit: str) -> None:
+        self.unit = unit
+        self._bar = None
+
+    def __call__(self, done: int, total: Optional[int] = None) -> None:
+        if self._bar is None:
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                return
+            self._bar = tqdm(total=total, unit=self.unit, file=sys.stderr, disable=not sys.stderr.isatty(),
+                             leave=False)
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _open(args: argparse.Namespace, path: str):
+    from .runtime import PreprocessOverrides, open_artifact
+
+    overrides = PreprocessOverrides(mean=args.mean, std=args.std, bgr=args.bgr, size=args.input_size,
+                                    num_classes=args.num_classes, classes=args.classes)
+    return open_artifact(path, overrides, threads=args.threads)
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    try:
+        from .export import export
+    except ImportError as exc:
+        raise ConfigError("export runs on the workstation side and needs torch, torchvision and onnx ({}); "
+                          "`pip install edgeseg[export]`".format(exc))
+
+    record = export(args.model, args.num_classes, args.input_size, args.output, weights=args.weights,
+                    output_kind=args.output_kind, dynamic=args.dynamic, classes=args.classes)
+    print("wrote {} ({:.1f} MB) and its sidecar {}.json".format(args.output, record["size_bytes"] / 1e6, args.output))
+
+
+def cmd_build(args: argparse.Namespace) -> None:
+    from .runtime.builder import build
+
+    output, record, note = build(args.model, args.output, args.precision, args.workspace)
+    if note:
+        print(note)
+    print("wrote {} ({}, {}, {:.1f} MB) and its sidecar".format(
+        output, record["runtime"], record["precision"], record["size_bytes"] / 1e6))
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from .stream.loop import run
+
+    with _open(args, args.artifact) as segmenter:
+        progress = _Progress("frame")
+        try:
+            report = run(segmenter, args.source, output=args.output, display=not args.no_display, alpha=args.alpha,
+                         max_frames=args.max_frames, progress=progress)
+        finally:
+            progress.close()
+    print("{}: {} frames on {}".format(args.source, report["frames"], report["backend"]))
+    print(format_table(report["stages_ms"]))
+    print("throughput {:.1f} fps{}".format(report["fps"], " (interrupted)" if report["interrupted"] else ""))
+    if args.output:
+        print("wrote {} ({} frames)".format(args.output, report["output_frames"]))
+    if args.report:
+        write_json_atomic(args.report, report)
+        print("wrote {}".format(args.report))
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from .bench import bench
+
+    rows: List[Dict[str, Any]] = []
+    for path in args.artifacts:
+        try:
+            with _open(args, path) as segmenter:
+                rows.append(bench(segmenter, args.iterations, args.warmup))
+        except EdgesegError as exc:
+            if len(args.artifacts) == 1:
+                raise
+            rows.append({"artifact": path, "error": str(exc)})
+    print(_bench_table(rows))
+    if args.json:
+        write_json_atomic(args.json, {"iterations": args.iterations, "warmup": args.warmup, "results": rows})
+        print("wrote {}".format(args.json))
+
+
+def _bench_table(rows: List[Dict[str, Any]]) -> str:
+    header = "| artifact | backend | precision | input | MB | mean ms | p50 | p90 | p99 | fps |"
+    lines = [header, "|" + "---|" * header.count(" | ") + "---|"]
+    for row in rows:
+        if "error" in row:
+            lines.append("| {} | failed: {} |".format(os.path.basename(row["artifact"]), row["error"]))
+            continue
+        stats = row["latency_ms"]
+        lines.append("| {} | {} | {} | {} | {:.1f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.1f} |".format(
+            os.path.basename(row["artifact"]), row["backend"], row["precision"], row["input_size"], row["size_mb"],
+            stats["mean"], stats["p50"], stats["p90"], stats["p99"], row["fps"]))
+    return "\n".join(lines)
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from .evaluate import evaluate
+
+    with _open(args, args.artifact) as segmenter:
+        progress = _Progress("image")
+        try:
+            result = evaluate(segmenter, args.data, ignore_index=args.ignore_index, limit=args.limit,
+                              progress=progress)
+        finally:
+            progress.close()
+    width = max(len(name) for name in result["per_class_iou"]) + 2
+    print("{}: {} images on {}".format(args.data, result["images"], result["backend"]))
+    for name, iou in result["per_class_iou"].items():
+        print("  {}{}".format(name.ljust(width), "   n/a" if iou is None else "{:6.2f}".format(100 * iou)))
+    print("mIoU {:.2f}%  pixel accuracy {:.2f}%".format(100 * result["miou"], 100 * result["pixel_accuracy"]))
+    if args.json:
+        write_json_atomic(args.json, result)
+        print("wrote {}".format(args.json))
+
+
+def _describe_sidecar(path: str, record: Dict[str, Any]) -> str:
+    keys = OrderedDict([
+        ("stage", "made by"), ("model", "model"), ("num_classes", "classes"), ("input_shape", "input shape"),
+        ("output_kind", "output"), ("precision", "precision"), ("runtime", "runtime"), ("opset", "opset"),
+        ("tensorrt_version", "TensorRT"), ("gpu_name", "GPU"), ("onnxruntime_version", "onnxruntime"),
+        ("created", "created"), ("sha256", "sha256"),
+    ])
+    lines = ["{}".format(path)]
+    for key, label in keys.items():
+        if record.get(key) is not None:
+            lines.append("  {:<14}{}".format(label, record[key]))
+    if "preprocess" in record:
+        spec = record["preprocess"]
+        lines.append("  {:<14}{}x{} {} x*{:.5g} mean {} std {}".format(
+            "preprocess", spec["size"][0], spec["size"][1], spec["color_order"].upper(), spec["scale"],
+            spec["mean"], spec["std"]))
+    if record.get("classes"):
+        lines.append("  {:<14}{}".format("class names", ", ".join(record["classes"])))
+    if record.get("parity"):
+        lines.append("  {:<14}argmax agreement {:.4%} on {}".format(
+            "parity", record["parity"]["argmax_agreement"], record["parity"]["runtime"]))
+    if record.get("weights"):
+        lines.append("  {:<14}{}".format("weights", record["weights"].get("source")))
+    if record.get("parent"):
+        lines.append("  {:<14}{} ({}...)".format("built from", record["parent"]["file"], record["parent"]["sha256"][:12]))
+    return "\n".join(lines)
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    if args.artifact is None:
+        from .envinfo import collect, format_report
+
+        print(format_report(collect()))
+        return
+    from .artifacts import require_file
+
+    require_file(args.artifact, "artifact", "check the path")
+    record = read_sidecar(args.artifact)
+    if record is not None and "preprocess" in record:
+        print(_describe_sidecar(args.artifact, record))
+        return
+    with _open(args, args.artifact) as segmenter:
+        backend = segmenter.backend
+        print("{} (no sidecar: preprocessing from flags or defaults)".format(args.artifact))
+        print("  input   {}\n  output  {}\n  runtime {}".format(backend.input_spec, backend.output_spec,
+                                                             backend.describe()))
+
+
+def _floats3(text: str) -> List[float]:
+    values = [float(v) for v in text.replace(",", " ").split()]
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError("expected three numbers, e.g. 0.485,0.456,0.406")
+    return values
+
+
+def _size(text: str):
+    try:
+        return parse_size(text)
+    except EdgesegError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks")
+    model_flags = argparse.ArgumentParser(add_help=False)
+    group = model_flags.add_argument_group("for ONNX files without a sidecar")
+    group.add_argument("--mean", type=_floats3, help="per-channel mean after scaling to [0,1] (default ImageNet)")
+    group.add_argument("--std", type=_floats3, help="per-channel std (default ImageNet)")
+    group.add_argument("--bgr", action="store_true", help="the model takes BGR (default RGB)")
+    group.add_argument("--input-size", type=_size, help="WxH, for models with dynamic input")
+    group.add_argument("--num-classes", type=int, help="class count, for models that output a class map")
+    group.add_argument("--classes", help="class names: a palette name (cityscapes, camvid, voc, ade20k) or file")
+    model_flags.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: default)")
+
+    parser = argparse.ArgumentParser(prog="edgeseg", description=__doc__.splitlines()[0], parents=[common])
+    parser.add_argument("--version", action="version", version="edgeseg " + __version__)
+    sub = parser.add_subparsers(dest="command", metavar="<stage>")
+    sub.required = True
+
+    p = sub.add_parser("export", parents=[common], help="PyTorch model → ONNX (opset 17) + sidecar")
+    p.add_argument("model", help="model name, e.g. deeplabv3_mobilenetv3")
+    p.add_argument("--num-classes", type=int, required=True)
+    p.add_argument("--input-size", type=_size, required=True, help="WxH, e.g. 1024x512")
+    p.add_argument("--weights", help="state_dict path or torchvision weights name (default: random init)")
+    p.add_argument("--output-kind", choices=("logits", "classmap"), default="logits",
+                   help="classmap bakes resize + ArgMax into the graph")
+    p.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width")
+    p.add_argument("--classes", help="class names: palette name (cityscapes, camvid, voc, ade20k, synthetic) or file")
+    p.add_argument("-o", "--output", required=True, help="output .onnx path")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("build", parents=[common], help="ONNX → TensorRT engine (or ONNX Runtime artifact)")
+    p.add_argument("model", help="ONNX model from `edgeseg export`")
+    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp16")
+    p.add_argument("--workspace", type=int, default=1024, help="TensorRT workspace limit in MiB")
+    p.add_argument("-o", "--output", help="output path (default: beside the model, named by precision)")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("run", parents=[common, model_flags], help="segment a video, timing every stage")
+    p.add_argument("artifact")
+    p.add_argument("--source", required=True, help="video file, camera index or stream URL")
+    p.add_argument("--output", help="write the overlay video here (.mp4, .avi)")
+    p.add_argument("--report", help="write the latency report as JSON here")
+    p.add_argument("--no-display", action="store_true", help="do not open a window")
+    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("bench", parents=[common, model_flags], help="engine-only latency and throughput")
+    p.add_argument("artifacts", nargs="+")
+    p.add_argument("--iterations", type=int, default=100)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--json", help="write the results as JSON here")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("eval", parents=[common, model_flags], help="mIoU on labelled images")
+    p.add_argument("artifact")
+    p.add_argument("--data", required=True, help="folder with images/ and labels/, or a list file")
+    p.add_argument("--ignore-index", type=int, default=255, help="label value to ignore (default 255)")
+    p.add_argument("--limit", type=int, help="evaluate the first N pairs only")
+    p.add_argument("--json", help="write the results as JSON here")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("info", parents=[common, model_flags], help="an artifact's sidecar, or this machine")
+    p.add_argument("artifact", nargs="?")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except EdgesegError as exc:
+        if args.debug:
+            raise
+        print("edgeseg: error: {}".format(exc), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("edgeseg: interrupted", file=sys.stderr)
+        return 130
+    return 0

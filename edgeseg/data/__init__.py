@@ -1,0 +1,1 @@
+"""Datasets: the synthetic street-scene generator and loaders."""

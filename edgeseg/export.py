@@ -1,0 +1,155 @@
+"""`edgeseg export`: PyTorch → ONNX (TorchScript exporter, opset 17), checked, parity-tested, with sidecar.
+
+Opset 17 because TensorRT 8.5 (JetPack 5, the last for Xavier NX) stops there, and the dynamo
+exporter writes opset 18, whose ReduceMean takes `axes` as an input that TensorRT 8.5's parser
+ignores (it silently averages over every axis).
+"""
+import os
+import time
+import warnings
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+from . import __version__
+from .artifacts import atomic_path, file_sha256, write_sidecar
+from .data.synthetic import render_scene
+from .errors import ArtifactError, ConfigError
+from .models import build_model, model_preprocess
+from .palettes import palette_for
+from .preprocess import PreprocessSpec, Preprocessor
+
+OPSET = 17
+MIN_AGREEMENT = 0.999
+OUTPUT_KINDS = ("logits", "classmap")
+
+
+class ClassMapHead(nn.Module):
+    """Logits → class map baked into the graph: resize to the input size, ArgMax, int32 (N x H x W)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.model(x)
+        if logits.shape[-2:] != x.shape[-2:]:
+            logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return logits.argmax(dim=1).to(torch.int32)
+
+
+def _parity_inputs(spec: PreprocessSpec, count: int = 2) -> np.ndarray:
+    """Real-looking inputs (synthetic street scenes) preprocessed by the model's own spec."""
+    preprocess = Preprocessor(spec)
+    width, height = spec.size
+    return np.concatenate([preprocess(render_scene(seed, width, height)[0]) for seed in range(count)])
+
+
+def check_parity(model: nn.Module, onnx_path: str, inputs: np.ndarray, output_kind: str) -> Dict[str, Any]:
+    """Run PyTorch and ONNX Runtime (CPU) on the same inputs: max abs diff and argmax agreement."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    agree = total = 0
+    max_diff = 0.0
+    for sample in inputs:
+        batch = sample[None]
+        with torch.no_grad():
+            expected = model(torch.from_numpy(batch)).numpy()
+        actual = session.run(None, {input_name: batch})[0]
+        if output_kind == "logits":
+            max_diff = max(max_diff, float(np.abs(expected - actual).max()))
+            expected, actual = expected.argmax(1), actual.argmax(1)
+        agree += int((expected == actual).sum())
+        total += expected.size
+    return {
+        "runtime": "onnxruntime {} CPU".format(ort.__version__),
+        "images": int(len(inputs)),
+        "max_abs_diff": max_diff if output_kind == "logits" else None,
+        "argmax_agreement": agree / total,
+    }
+
+
+def _weights_record(weights: Optional[str]) -> Dict[str, Any]:
+    if not weights:
+        return {"source": "random init"}
+    if os.path.isfile(weights):
+        return {"source": os.path.abspath(weights), "sha256": file_sha256(weights)}
+    return {"source": "torchvision:" + weights}
+
+
+def export(
+    model_name: str,
+    num_classes: int,
+    input_size: Tuple[int, int],
+    output: str,
+    weights: Optional[str] = None,
+    output_kind: str = "logits",
+    dynamic: bool = False,
+    classes: Optional[str] = None,
+    log=print,
+) -> Dict[str, Any]:
+    """Export `model_name` to `output` (ONNX, opset 17) and write its sidecar; returns the sidecar."""
+    if output_kind not in OUTPUT_KINDS:
+        raise ConfigError("output kind {!r} is not one of {}".format(output_kind, ", ".join(OUTPUT_KINDS)))
+    if num_classes < 1 or num_classes > 255:
+        raise ConfigError("--num-classes must be 1..255 (class maps are 8-bit), not {}".format(num_classes))
+    palette = palette_for(num_classes, classes)
+    model = build_model(model_name, num_classes, weights)
+    if output_kind == "classmap":
+        model = ClassMapHead(model).eval()
+    spec = PreprocessSpec(input_size, **model_preprocess(model_name))
+    width, height = input_size
+    dummy = torch.zeros(1, 3, height, width)
+    output_name = "classmap" if output_kind == "classmap" else "logits"
+    axes = {"input": {0: "batch", 2: "height", 3: "width"}, output_name: {0: "batch"}} if dynamic else None
+    started = time.perf_counter()
+    with atomic_path(output) as tmp:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, dummy, tmp, dynamo=False, opset_version=OPSET, input_names=["input"],
+                              output_names=[output_name], dynamic_axes=axes, do_constant_folding=True)
+        try:
+            onnx.checker.check_model(tmp, full_check=True)
+        except onnx.checker.ValidationError as exc:
+            raise ArtifactError("{}: exported graph fails onnx.checker ({})".format(output, str(exc).splitlines()[0]))
+        onnx.save(onnx.shape_inference.infer_shapes(onnx.load(tmp), strict_mode=True), tmp)
+        log("exported {} in {:.1f} s (TorchScript exporter, opset {})".format(
+            model_name, time.perf_counter() - started, OPSET))
+        parity = check_parity(model, tmp, _parity_inputs(spec), output_kind)
+        diff = parity["max_abs_diff"]
+        log("parity vs PyTorch on {}: argmax agreement {:.4%}{}".format(
+            parity["runtime"], parity["argmax_agreement"], "" if diff is None else ", max abs diff {:.2e}".format(diff)))
+        if parity["argmax_agreement"] < MIN_AGREEMENT:
+            raise ArtifactError("{}: ONNX output disagrees with PyTorch (argmax agreement {:.3%} < {:.1%}); "
+                                "nothing written; rerun with --debug and report it".format(
+                                    output, parity["argmax_agreement"], MIN_AGREEMENT))
+    graph = onnx.load(output, load_external_data=False).graph
+    return write_sidecar(output, {
+        "stage": "export",
+        "model": model_name,
+        "num_classes": num_classes,
+        "classes": list(palette.names),
+        "palette": [list(c) for c in palette.colors],
+        "input_name": "input",
+        "input_shape": [1, 3, height, width],
+        "dynamic": dynamic,
+        "output_name": output_name,
+        "output_kind": output_kind,
+        "preprocess": spec.to_dict(),
+        "opset": OPSET,
+        "exporter": "torch.onnx TorchScript (dynamo=False)",
+        "onnx_ops": sorted({node.op_type for node in graph.node}),
+        "weights": _weights_record(weights),
+        "parity": parity,
+        "versions": {"edgeseg": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+                     "onnx": onnx.__version__},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "parent": None,
+    })

@@ -1,0 +1,57 @@
+"""Segmentation metrics from one confusion matrix: IoU per class, mIoU, pixel accuracy."""
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+
+class ConfusionMatrix:
+    """Accumulates counts[label, prediction] over images; pixels labelled `ignore_index` are skipped.
+
+    Labels outside 0..num_classes-1 (other than the ignore index) are skipped too; predictions
+    outside that range count as wrong for their label's class.
+    """
+
+    def __init__(self, num_classes: int, ignore_index: Optional[int] = 255) -> None:
+        self.num_classes = int(num_classes)
+        self.ignore_index = ignore_index
+        self.counts = np.zeros((self.num_classes, self.num_classes + 1), dtype=np.int64)
+
+    def update(self, prediction: np.ndarray, label: np.ndarray) -> None:
+        if prediction.shape != label.shape:
+            raise ValueError("prediction {} and label {} differ in shape".format(prediction.shape, label.shape))
+        label = label.reshape(-1).astype(np.int64)
+        prediction = prediction.reshape(-1).astype(np.int64)
+        keep = (label >= 0) & (label < self.num_classes)
+        if self.ignore_index is not None:
+            keep &= label != self.ignore_index
+        label, prediction = label[keep], prediction[keep]
+        prediction = np.where((prediction >= 0) & (prediction < self.num_classes), prediction, self.num_classes)
+        width = self.num_classes + 1
+        self.counts += np.bincount(label * width + prediction, minlength=self.num_classes * width).reshape(
+            self.num_classes, width)
+
+    def iou(self) -> np.ndarray:
+        """IoU per class; NaN for a class absent from both labels and predictions."""
+        square = self.counts[:, : self.num_classes]
+        true_pos = np.diag(square).astype(np.float64)
+        union = self.counts.sum(axis=1) + square.sum(axis=0) - true_pos
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(union > 0, true_pos / np.maximum(union, 1), np.nan)
+
+    def mean_iou(self) -> float:
+        iou = self.iou()
+        return float(np.nanmean(iou)) if np.any(~np.isnan(iou)) else float("nan")
+
+    def pixel_accuracy(self) -> float:
+        total = self.counts.sum()
+        return float(np.trace(self.counts[:, : self.num_classes]) / total) if total else float("nan")
+
+    def summary(self, class_names: Optional[Sequence[str]] = None) -> Dict[str, object]:
+        names: List[str] = list(class_names) if class_names else ["class_{}".format(i) for i in range(self.num_classes)]
+        iou = self.iou()
+        return {
+            "miou": self.mean_iou(),
+            "pixel_accuracy": self.pixel_accuracy(),
+            "pixels": int(self.counts.sum()),
+            "per_class_iou": {name: (None if np.isnan(v) else float(v)) for name, v in zip(names, iou)},
+        }

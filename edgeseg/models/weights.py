@@ -1,0 +1,40 @@
+"""Loading weights: a local file (state_dict or checkpoint) or a torchvision weights enum name."""
+import os
+from typing import Dict, Tuple
+
+import torch
+
+from ..errors import ArtifactError
+
+
+def load_state_dict(path: str) -> Dict[str, torch.Tensor]:
+    """A state_dict from `path` (plain, or under 'model'/'state_dict'), loaded with weights_only=True."""
+    if not os.path.isfile(path):
+        raise ArtifactError("{}: weights file not found; pass a .pt/.pth path or a torchvision weights name".format(path))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ArtifactError("{}: cannot load weights ({}); it must be a PyTorch state_dict".format(
+            path, str(exc).splitlines()[0][:200]))
+    for key in ("model", "state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise ArtifactError("{}: holds a {}, not a state_dict".format(path, type(state).__name__))
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+
+
+def load_into(model: torch.nn.Module, path: str, skip_prefixes: Tuple[str, ...] = ()) -> None:
+    """Load `path` into `model` strictly (but for keys under `skip_prefixes`); a mismatch names the
+    file and the first differing keys."""
+    state = {k: v for k, v in load_state_dict(path).items() if not k.startswith(skip_prefixes)}
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    reshaped = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    if missing or unexpected or reshaped:
+        raise ArtifactError(
+            "{}: weights do not fit the model (missing {}, unexpected {}, other shape {}; e.g. {}); "
+            "check the model name and --num-classes".format(
+                path, len(missing), len(unexpected), len(reshaped), (missing + unexpected + reshaped)[:3]))
+    model.load_state_dict(state)

@@ -1,0 +1,151 @@
+"""Open any artifact (ONNX model, ORT artifact, TensorRT engine) as a ready-to-use segmenter."""
+import os
+from typing import Any, Dict, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from ..artifacts import read_sidecar, require_file
+from ..errors import ArtifactError, ConfigError
+from ..palettes import Palette, colorize, palette_for
+from ..preprocess import PreprocessSpec, Preprocessor
+from .base import Backend
+from .onnxruntime import OnnxRuntimeBackend
+from .tensorrt import TensorRTBackend, tensorrt_available
+
+ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+
+
+class PreprocessOverrides:
+    """Preprocessing given on the command line, for bare ONNX files that have no sidecar."""
+
+    def __init__(
+        self,
+        mean: Optional[Sequence[float]] = None,
+        std: Optional[Sequence[float]] = None,
+        bgr: bool = False,
+        size: Optional[Sequence[int]] = None,
+        num_classes: Optional[int] = None,
+        classes: Optional[str] = None,
+    ) -> None:
+        self.mean, self.std, self.bgr, self.size = mean, std, bgr, size
+        self.num_classes, self.classes = num_classes, classes
+
+    def given(self) -> bool:
+        return any(v is not None for v in (self.mean, self.std, self.size)) or self.bgr
+
+
+def is_engine(path: str) -> bool:
+    return path.lower().endswith(ENGINE_SUFFIXES)
+
+
+def open_backend(path: str, sidecar: Optional[Dict[str, Any]] = None, threads: int = 0,
+                 spinning: bool = True) -> Backend:
+    """The best runtime present for `path`: TensorRT for engines, ONNX Runtime for ONNX files."""
+    if is_engine(path):
+        if not tensorrt_available():
+            parent = (sidecar or {}).get("parent", {}).get("file", "the ONNX model it was built from")
+            raise ArtifactError(
+                "{}: a TensorRT engine needs TensorRT and pycuda, which are not installed here; "
+                "run {} instead, or install JetPack's TensorRT and `pip install edgeseg[trt]`".format(path, parent))
+        return TensorRTBackend(path, sidecar=sidecar).open()
+    return OnnxRuntimeBackend(path, threads=threads, spinning=spinning).open()
+
+
+class Segmenter:
+    """An opened artifact: frame → class map, with the preprocessing and palette it was made with."""
+
+    def __init__(self, path: str, backend: Backend, sidecar: Optional[Dict[str, Any]],
+                 spec: PreprocessSpec, output_kind: str, palette: Palette) -> None:
+        self.path = path
+        self.backend = backend
+        self.sidecar = sidecar
+        self.spec = spec
+        self.output_kind = output_kind
+        self.palette = palette
+        self.preprocess = Preprocessor(spec, backend.input_spec.dtype)
+        self._colors_bgr = palette.bgr_array()
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.palette.names)
+
+    def postprocess(self, output: np.ndarray) -> np.ndarray:
+        """Model output (logits NxCxHxW or class map NxHxW) → HxW uint8 class map at model resolution."""
+        class_map = output[0].argmax(axis=0) if self.output_kind == "logits" else output[0]
+        return class_map.astype(np.uint8, copy=False)
+
+    def predict(self, frame_bgr: np.ndarray) -> np.ndarray:
+        return self.postprocess(self.backend.infer(self.preprocess(frame_bgr)))
+
+    def overlay(self, frame_bgr: np.ndarray, class_map: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+        """Colour the class map, resize it to the frame (nearest) and blend it over the frame."""
+        height, width = frame_bgr.shape[:2]
+        if class_map.shape != (height, width):
+            class_map = cv2.resize(class_map, (width, height), interpolation=cv2.INTER_NEAREST)
+        return cv2.addWeighted(frame_bgr, 1.0 - alpha, colorize(class_map, self._colors_bgr), alpha, 0.0)
+
+    def describe(self) -> str:
+        return self.backend.describe()
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> "Segmenter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _spec_without_sidecar(path: str, backend: Backend, overrides: PreprocessOverrides) -> PreprocessSpec:
+    shape = backend.input_spec.shape
+    if overrides.size:
+        size = tuple(overrides.size)
+    elif len(shape) == 4 and shape[2] > 0 and shape[3] > 0:
+        size = (shape[3], shape[2])
+    else:
+        raise ConfigError("{}: input size is dynamic {} and there is no sidecar; pass --input-size WxH".format(
+            path, list(shape)))
+    defaults = PreprocessSpec(size)
+    return PreprocessSpec(size, overrides.mean or defaults.mean, overrides.std or defaults.std,
+                          "bgr" if overrides.bgr else "rgb")
+
+
+def _output_kind(backend: Backend) -> str:
+    return "classmap" if np.issubdtype(backend.output_spec.dtype, np.integer) else "logits"
+
+
+def open_artifact(path: str, overrides: Optional[PreprocessOverrides] = None, threads: int = 0,
+                  spinning: bool = True) -> Segmenter:
+    """Open an artifact with the best runtime present; its sidecar (if any) gives preprocessing and classes."""
+    overrides = overrides or PreprocessOverrides()
+    require_file(path, "model", "check the path, or export one with `edgeseg export`")
+    sidecar = read_sidecar(path)
+    described = sidecar is not None and "preprocess" in sidecar
+    if described and overrides.given():
+        raise ConfigError("{}: its sidecar fixes the preprocessing; drop --mean/--std/--bgr/--input-size".format(path))
+    backend = open_backend(path, sidecar, threads=threads, spinning=spinning)
+    try:
+        if described:
+            spec = PreprocessSpec.from_dict(sidecar["preprocess"])
+            output_kind = sidecar["output_kind"]
+            palette = Palette(sidecar["classes"], [tuple(c) for c in sidecar["palette"]])
+        else:
+            spec = _spec_without_sidecar(path, backend, overrides)
+            output_kind = _output_kind(backend)
+            num_classes = overrides.num_classes
+            if num_classes is None and output_kind == "logits" and backend.output_spec.shape[1] > 0:
+                num_classes = backend.output_spec.shape[1]
+            if num_classes is None:
+                raise ConfigError("{}: cannot tell the class count from a class-map output; pass --num-classes N".format(
+                    path))
+            palette = palette_for(num_classes, overrides.classes)
+    except (KeyError, TypeError, ValueError) as exc:
+        backend.close()
+        raise ArtifactError("{}: sidecar {} is incomplete ({}); re-export the model".format(
+            path, os.path.basename(path) + ".json", exc))
+    except Exception:
+        backend.close()
+        raise
+    return Segmenter(path, backend, sidecar, spec, output_kind, palette)

@@ -1,0 +1,57 @@
+"""The one interface every runtime implements (after Polygraphy's runners)."""
+from typing import Optional, Tuple
+
+import numpy as np
+
+
+class TensorSpec:
+    """Name, shape and dtype of one model input or output. Unknown dimensions are -1."""
+
+    def __init__(self, name: str, shape: Tuple[int, ...], dtype: np.dtype) -> None:
+        self.name = name
+        self.shape = tuple(int(d) for d in shape)
+        self.dtype = np.dtype(dtype)
+
+    @property
+    def is_dynamic(self) -> bool:
+        return any(d < 0 for d in self.shape)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype.name}
+
+    def __repr__(self) -> str:
+        return "TensorSpec({!r}, {}, {})".format(self.name, self.shape, self.dtype.name)
+
+
+class Backend:
+    """A loaded model: `open()`, `input_spec`, `infer(array) -> array`, `close()`.
+
+    Use as a context manager. `infer` takes one preprocessed NCHW array and returns the first
+    output (logits NxCxHxW or a class map NxHxW).
+    """
+
+    name = "backend"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.input_spec: Optional[TensorSpec] = None
+        self.output_spec: Optional[TensorSpec] = None
+
+    def open(self) -> "Backend":
+        raise NotImplementedError
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the runtime's resources; safe to call twice."""
+
+    def describe(self) -> str:
+        """One line: runtime, version and device, for reports."""
+        return self.name
+
+    def __enter__(self) -> "Backend":
+        return self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,91 @@
+"""ONNX Runtime backend: TensorRT EP → CUDA EP → CPU EP, whichever are installed."""
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from ..errors import ArtifactError, ConfigError
+from .base import Backend, TensorSpec
+
+PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+
+_ONNX_DTYPES = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(uint8)": np.uint8,
+    "tensor(int8)": np.int8,
+}
+
+
+def _ort():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ConfigError("onnxruntime is not installed; `pip install edgeseg[cpu]` (or [gpu] for CUDA)")
+    return onnxruntime
+
+
+def best_providers() -> List[str]:
+    """The installed execution providers in edgeseg's order of preference."""
+    available = set(_ort().get_available_providers())
+    return [p for p in PREFERRED_PROVIDERS if p in available]
+
+
+def _spec(node) -> TensorSpec:
+    shape = [d if isinstance(d, int) else -1 for d in node.shape]
+    return TensorSpec(node.name, shape, _ONNX_DTYPES.get(node.type, np.float32))
+
+
+class OnnxRuntimeBackend(Backend):
+    """An ONNX model in an `onnxruntime.InferenceSession`.
+
+    `threads` sets intra-op threads (0: ONNX Runtime's default); `spinning=False` stops idle
+    worker threads from busy-waiting, which matters when several sessions share two cores.
+    """
+
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        path: str,
+        providers: Optional[Sequence[str]] = None,
+        threads: int = 0,
+        spinning: bool = True,
+    ) -> None:
+        super().__init__(path)
+        self.providers = list(providers) if providers else None
+        self.threads = threads
+        self.spinning = spinning
+        self._session = None
+
+    def open(self) -> "OnnxRuntimeBackend":
+        ort = _ort()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        if not self.spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(self.path, options, providers=self.providers or best_providers())
+        except Exception as exc:  # ORT raises its own pybind exception types
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ArtifactError(
+                "{}: ONNX Runtime cannot load this model ({}); re-export it with `edgeseg export`".format(
+                    self.path, reason[:300]))
+        self.input_spec = _spec(self._session.get_inputs()[0])
+        self.output_spec = _spec(self._session.get_outputs()[0])
+        self._input_name = self.input_spec.name
+        self._output_names = [self.output_spec.name]
+        return self
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        return self._session.run(self._output_names, {self._input_name: batch})[0]
+
+    def close(self) -> None:
+        self._session = None
+
+    def describe(self) -> str:
+        providers = self._session.get_providers() if self._session else (self.providers or best_providers())
+        return "onnxruntime {} ({})".format(_ort().__version__, providers[0])

@@ -1,0 +1,1 @@
+"""Device side: frame sources, sinks and the run loop."""

@@ -1,0 +1,65 @@
+"""Shared fixtures: a real exported model, a generated video and a generated labelled set."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODEL = "deeplabv3_mobilenetv3"
+SIZE = (192, 128)  # small, so the suite stays fast on two cores
+
+
+def shared_data_dir() -> str:
+    return os.environ.get("EDGESEG_SHARED_DATA", os.path.join(REPO, "..", "shared", "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    path = shared_data_dir()
+    if not os.path.isdir(path):
+        pytest.skip("shared data not found at {} (set EDGESEG_SHARED_DATA)".format(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def logits_onnx(tmp_path_factory):
+    from edgeseg.export import export
+
+    path = str(tmp_path_factory.mktemp("export") / "dlv3_logits.onnx")
+    export(MODEL, 8, SIZE, path, classes="synthetic", log=lambda *_: None)
+    return path
+
+
+@pytest.fixture(scope="session")
+def classmap_onnx(tmp_path_factory):
+    from edgeseg.export import export
+
+    path = str(tmp_path_factory.mktemp("export") / "dlv3_classmap.onnx")
+    export(MODEL, 8, SIZE, path, output_kind="classmap", classes="synthetic", log=lambda *_: None)
+    return path
+
+
+@pytest.fixture(scope="session")
+def street_video(tmp_path_factory):
+    from edgeseg.data.synthetic import write_video
+
+    return write_video(str(tmp_path_factory.mktemp("video") / "street.mp4"), frames=12, width=320, height=180,
+                       fps=10.0, seed=3)
+
+
+@pytest.fixture(scope="session")
+def labelled_set(tmp_path_factory):
+    from edgeseg.data.synthetic import write_dataset
+
+    return write_dataset(str(tmp_path_factory.mktemp("data") / "val"), 4, 240, 180, seed=50)
+
+
+def run_cli(*args, env=None, block_torch=False, cwd=REPO):
+    """Run `python -m edgeseg ARGS` in a subprocess; with block_torch, torch cannot be imported."""
+    environment = dict(os.environ if env is None else env)
+    if block_torch:
+        environment["PYTHONPATH"] = os.pathsep.join(
+            [os.path.join(REPO, "tests", "torch_blocker")] + [p for p in [environment.get("PYTHONPATH")] if p])
+    return subprocess.run([sys.executable, "-m", "edgeseg"] + [str(a) for a in args], cwd=cwd, env=environment,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=600)

@@ -1,0 +1,1 @@
+raise ImportError("torch is blocked: device-side code must not import it")
