@@ -142,6 +142,7 @@ def export(
         "dynamic": dynamic,
         "output_name": output_name,
         "output_kind": output_kind,
+        "precision": "fp32",
         "preprocess": spec.to_dict(),
         "opset": OPSET,
         "exporter": "torch.onnx TorchScript (dynamo=False)",

@@ -1,6 +1,6 @@
 """Open any artifact (ONNX model, ORT artifact, TensorRT engine) as a ready-to-use segmenter."""
 import os
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -98,7 +98,17 @@ class Segmenter:
         self.close()
 
 
-def _spec_without_sidecar(path: str, backend: Backend, overrides: PreprocessOverrides) -> PreprocessSpec:
+def _from_sidecar(path: str, sidecar: Dict[str, Any]) -> Tuple[PreprocessSpec, str, Palette]:
+    try:
+        palette = Palette(sidecar["classes"], [tuple(c) for c in sidecar["palette"]])
+        return PreprocessSpec.from_dict(sidecar["preprocess"]), sidecar["output_kind"], palette
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError("{}: sidecar {}.json is incomplete ({}); re-export the model".format(
+            path, os.path.basename(path), exc))
+
+
+def _from_model(path: str, backend: Backend, overrides: PreprocessOverrides) -> Tuple[PreprocessSpec, str, Palette]:
+    """Preprocessing, output kind and classes of a bare model: its shapes, then flags, then defaults."""
     shape = backend.input_spec.shape
     if overrides.size:
         size = tuple(overrides.size)
@@ -108,12 +118,17 @@ def _spec_without_sidecar(path: str, backend: Backend, overrides: PreprocessOver
         raise ConfigError("{}: input size is dynamic {} and there is no sidecar; pass --input-size WxH".format(
             path, list(shape)))
     defaults = PreprocessSpec(size)
-    return PreprocessSpec(size, overrides.mean or defaults.mean, overrides.std or defaults.std,
+    spec = PreprocessSpec(size, overrides.mean or defaults.mean, overrides.std or defaults.std,
                           "bgr" if overrides.bgr else "rgb")
-
-
-def _output_kind(backend: Backend) -> str:
-    return "classmap" if np.issubdtype(backend.output_spec.dtype, np.integer) else "logits"
+    output_kind = "classmap" if np.issubdtype(backend.output_spec.dtype, np.integer) else "logits"
+    channels = backend.output_spec.shape[1] if output_kind == "logits" else -1
+    num_classes = overrides.num_classes
+    if num_classes is not None and channels > 0 and num_classes != channels:
+        raise ConfigError("{}: --num-classes {} but the model outputs {} classes".format(path, num_classes, channels))
+    num_classes = channels if channels > 0 else num_classes
+    if num_classes is None:
+        raise ConfigError("{}: cannot tell the class count from a class-map output; pass --num-classes N".format(path))
+    return spec, output_kind, palette_for(num_classes, overrides.classes)
 
 
 def open_artifact(path: str, overrides: Optional[PreprocessOverrides] = None, threads: int = 0,
@@ -127,24 +142,8 @@ def open_artifact(path: str, overrides: Optional[PreprocessOverrides] = None, th
         raise ConfigError("{}: its sidecar fixes the preprocessing; drop --mean/--std/--bgr/--input-size".format(path))
     backend = open_backend(path, sidecar, threads=threads, spinning=spinning)
     try:
-        if described:
-            spec = PreprocessSpec.from_dict(sidecar["preprocess"])
-            output_kind = sidecar["output_kind"]
-            palette = Palette(sidecar["classes"], [tuple(c) for c in sidecar["palette"]])
-        else:
-            spec = _spec_without_sidecar(path, backend, overrides)
-            output_kind = _output_kind(backend)
-            num_classes = overrides.num_classes
-            if num_classes is None and output_kind == "logits" and backend.output_spec.shape[1] > 0:
-                num_classes = backend.output_spec.shape[1]
-            if num_classes is None:
-                raise ConfigError("{}: cannot tell the class count from a class-map output; pass --num-classes N".format(
-                    path))
-            palette = palette_for(num_classes, overrides.classes)
-    except (KeyError, TypeError, ValueError) as exc:
-        backend.close()
-        raise ArtifactError("{}: sidecar {} is incomplete ({}); re-export the model".format(
-            path, os.path.basename(path) + ".json", exc))
+        spec, output_kind, palette = _from_sidecar(path, sidecar) if described else _from_model(
+            path, backend, overrides)
     except Exception:
         backend.close()
         raise

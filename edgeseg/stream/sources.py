@@ -23,21 +23,15 @@ class VideoSource:
         self._capture = cv2.VideoCapture(target)
         if not self._capture.isOpened():
             raise SourceError("{}: OpenCV cannot open this source; check the codec or device".format(self.source))
+        fps = self._capture.get(cv2.CAP_PROP_FPS)
+        count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.fps = fps if fps and fps > 0 else 30.0  # live sources often report 0
+        self.frame_count = count if count > 0 else None  # type: Optional[int]
         self._first = self._read()
         if self._first is None:
             self.close()
             raise SourceError("{}: opened but no frame decodes; check the file is a video OpenCV can read".format(
                 self.source))
-
-    @property
-    def fps(self) -> float:
-        fps = self._capture.get(cv2.CAP_PROP_FPS)
-        return fps if fps and fps > 0 else 30.0
-
-    @property
-    def frame_count(self) -> Optional[int]:
-        count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        return count if count > 0 else None
 
     def _read(self) -> Optional[np.ndarray]:
         ok, frame = self._capture.read()

@@ -1,0 +1,41 @@
+"""The device side on real data: a real pedestrian video and real CamVid labels (skipped without them)."""
+import json
+import os
+
+import cv2
+import pytest
+
+from conftest import run_cli
+
+pytestmark = pytest.mark.shared_data
+
+
+def test_run_on_the_real_video(shared_data, logits_onnx, tmp_path):
+    video = os.path.join(shared_data, "video", "vtest.avi")
+    out, report = tmp_path / "vtest_overlay.avi", tmp_path / "report.json"
+    result = run_cli("run", logits_onnx, "--source", video, "--max-frames", "15", "--output", out,
+                     "--report", report, "--no-display", block_torch=True)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(report.read_text())
+    assert data["frames"] == 15 and data["source_fps"] == pytest.approx(10.0)
+    written = cv2.VideoCapture(str(out))
+    assert int(written.get(cv2.CAP_PROP_FRAME_COUNT)) == 15
+    assert (written.get(cv2.CAP_PROP_FRAME_WIDTH), written.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (768, 576)
+
+
+def test_eval_reads_camvid_list_files(shared_data, tmp_path):
+    """Real 480x360 CamVid labels (void = 11) through a list file; a bare 12-class ONNX model."""
+    from edgeseg.export import export
+
+    model = str(tmp_path / "camvid12.onnx")
+    export("deeplabv3_mobilenetv3", 12, (240, 180), model, log=lambda *_: None)
+    os.remove(model + ".json")  # a bare model: class count from its output shape
+    out = tmp_path / "eval.json"
+    result = run_cli("eval", model, "--data", os.path.join(shared_data, "camvid", "val.txt"), "--limit", "3",
+                     "--ignore-index", "11", "--classes", "camvid", "--json", out)
+    assert result.returncode == 2 and "11" in result.stderr and "12" in result.stderr  # names vs outputs
+    result = run_cli("eval", model, "--data", os.path.join(shared_data, "camvid", "val.txt"), "--limit", "3",
+                     "--ignore-index", "11", "--json", out)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert data["images"] == 3 and data["pixels"] > 0.8 * 3 * 480 * 360
