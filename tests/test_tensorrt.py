@@ -41,6 +41,21 @@ def test_build_rejects_unsupported_precision_before_needing_tensorrt(tmp_path):
         build_engine(str(tmp_path / "m.onnx"), str(tmp_path / "m.engine"), precision="int8")
 
 
+def test_engine_from_another_device_is_named_in_the_error(monkeypatch):
+    """The comparison itself, with this device's facts given (no TensorRT here to report them)."""
+    from edgeseg.runtime import tensorrt as t
+
+    here = {"tensorrt_version": "10.3.0", "pycuda_version": "2024.1", "cuda_device": "Orin",
+            "compute_capability": "8.7"}
+    monkeypatch.setattr(t, "environment", lambda: here)
+    built = {"tensorrt_version": "8.5.2.2", "gpu_name": "Xavier", "compute_capability": "7.2"}
+    with pytest.raises(ArtifactError, match=r"m\.engine: .*TensorRT 8\.5\.2\.2 on Xavier \(sm_72\).*"
+                                            r"TensorRT 10\.3\.0 on Orin \(sm_87\).*edgeseg build"):
+        t.check_engine_compatible(built, "m.engine")
+    t.check_engine_compatible(dict(built, tensorrt_version="10.3.0", gpu_name="Orin", compute_capability="8.7"),
+                              "m.engine")
+
+
 # --- on a machine with TensorRT, pycuda and a GPU -------------------------------------------------
 
 
