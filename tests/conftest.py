@@ -55,11 +55,11 @@ def labelled_set(tmp_path_factory):
     return write_dataset(str(tmp_path_factory.mktemp("data") / "val"), 4, 240, 180, seed=50)
 
 
-def run_cli(*args, env=None, block_torch=False, cwd=REPO):
+def run_cli(*args, env=None, block_torch=False, cwd=REPO, python=sys.executable):
     """Run `python -m edgeseg ARGS` in a subprocess; with block_torch, torch cannot be imported."""
     environment = dict(os.environ if env is None else env)
     if block_torch:
         environment["PYTHONPATH"] = os.pathsep.join(
             [os.path.join(REPO, "tests", "torch_blocker")] + [p for p in [environment.get("PYTHONPATH")] if p])
-    return subprocess.run([sys.executable, "-m", "edgeseg"] + [str(a) for a in args], cwd=cwd, env=environment,
+    return subprocess.run([python, "-m", "edgeseg"] + [str(a) for a in args], cwd=cwd, env=environment,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=600)

@@ -1,0 +1,53 @@
+"""The device side on a real Python 3.8 (JetPack 5's), with the interpreters scripts/setup_py38.sh makes.
+
+EDGESEG_PY38: python3.8 with onnxruntime and OpenCV, no torch. EDGESEG_PY38_NUMPY117: python3.8 with
+numpy 1.17.5 (JetPack 5's numpy) and OpenCV. Each test skips when its interpreter is not given.
+"""
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import REPO, run_cli
+
+
+def interpreter(variable):
+    path = os.environ.get(variable)
+    if not path or not os.path.exists(path):
+        pytest.skip("{} not set: run through ./scripts/test.sh on a machine with python3.8".format(variable))
+    return path
+
+
+def test_the_device_chain_runs_on_python38(logits_onnx, street_video, labelled_set, tmp_path):
+    py38 = interpreter("EDGESEG_PY38")
+    version = subprocess.run([py38, "-c", "import sys; print(sys.version_info[:2])"], stdout=subprocess.PIPE,
+                             universal_newlines=True).stdout.strip()
+    assert version == "(3, 8)"
+    built = tmp_path / "model.ort.onnx"
+    steps = [
+        ("build", logits_onnx, "--precision", "fp32", "-o", built),
+        ("run", built, "--source", street_video, "--output", tmp_path / "out.mp4", "--report", tmp_path / "r.json",
+         "--no-display"),
+        ("bench", built, "--iterations", "3", "--warmup", "1"),
+        ("eval", built, "--data", labelled_set),
+        ("info", built),
+        ("info",),
+    ]
+    for step in steps:
+        result = run_cli(*step, python=py38, block_torch=True)
+        assert result.returncode == 0, (step, result.stderr)
+    assert json.loads((tmp_path / "r.json").read_text())["output_frames"] == 12
+
+
+def test_numpy_and_opencv_modules_pass_their_tests_on_numpy117():
+    py38 = interpreter("EDGESEG_PY38_NUMPY117")
+    numpy_version = subprocess.run([py38, "-c", "import numpy; print(numpy.__version__)"], stdout=subprocess.PIPE,
+                                   universal_newlines=True).stdout.strip()
+    assert numpy_version.startswith("1.17.")
+    tests = ["tests/test_preprocess.py", "tests/test_metrics.py", "tests/test_artifacts.py", "tests/test_palettes.py",
+             "tests/test_synthetic.py"]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests", "torch_blocker")]))
+    result = subprocess.run([py38, "-m", "pytest", "-q", "-p", "no:cacheprovider"] + tests, cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    assert result.returncode == 0, result.stdout[-3000:]
