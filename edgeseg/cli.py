@@ -71,7 +71,11 @@ def cmd_build(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     from .stream.loop import run
+    from .stream.sinks import WindowSink
 
+    if not args.no_display and not WindowSink.available():
+        print("no display (or OpenCV without GUI): not showing a window; --output saves the overlay",
+              file=sys.stderr)
     with _open(args, args.artifact) as segmenter:
         progress = _Progress("frame")
         try:
@@ -216,7 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--classes", help="class names: a palette name (cityscapes, camvid, voc, ade20k) or file")
     model_flags.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: default)")
 
-    parser = argparse.ArgumentParser(prog="edgeseg", description=__doc__.splitlines()[0], parents=[common])
+    parser = argparse.ArgumentParser(
+        prog="edgeseg", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Real-time semantic segmentation from PyTorch to NVIDIA Jetson, one command per stage.",
+        epilog="example:\n"
+               "  edgeseg export deeplabv3_mobilenetv3 --num-classes 19 --input-size 1024x512 -o dlv3.onnx\n"
+               "  edgeseg build dlv3.onnx --precision fp16\n"
+               "  edgeseg run dlv3_fp16.engine --source video.mp4 --output overlay.mp4 --report report.json\n"
+               "`edgeseg <stage> -h` describes each stage.")
     parser.add_argument("--version", action="version", version="edgeseg " + __version__)
     sub = parser.add_subparsers(dest="command", metavar="<stage>")
     sub.required = True

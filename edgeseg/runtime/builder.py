@@ -18,9 +18,9 @@ def _default_output(onnx_path: str, precision: str, engine: bool) -> str:
 
 def _build_onnxruntime(onnx_path: str, output: str) -> Dict[str, Any]:
     """Save ONNX Runtime's graph-optimised model (level 'extended': portable across CPUs)."""
-    from .onnxruntime import _ort
+    from .onnxruntime import import_onnxruntime
 
-    ort = _ort()
+    ort = import_onnxruntime()
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     options.log_severity_level = 3

@@ -19,7 +19,7 @@ _ONNX_DTYPES = {
 }
 
 
-def _ort():
+def import_onnxruntime():
     try:
         import onnxruntime
     except ImportError:
@@ -29,7 +29,7 @@ def _ort():
 
 def best_providers() -> List[str]:
     """The installed execution providers in edgeseg's order of preference."""
-    available = set(_ort().get_available_providers())
+    available = set(import_onnxruntime().get_available_providers())
     return [p for p in PREFERRED_PROVIDERS if p in available]
 
 
@@ -61,7 +61,7 @@ class OnnxRuntimeBackend(Backend):
         self._session = None
 
     def open(self) -> "OnnxRuntimeBackend":
-        ort = _ort()
+        ort = import_onnxruntime()
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         if not self.spinning:
@@ -88,4 +88,4 @@ class OnnxRuntimeBackend(Backend):
 
     def describe(self) -> str:
         providers = self._session.get_providers() if self._session else (self.providers or best_providers())
-        return "onnxruntime {} ({})".format(_ort().__version__, providers[0])
+        return "onnxruntime {} ({})".format(import_onnxruntime().__version__, providers[0])
