@@ -26,6 +26,7 @@ from .preprocess import PreprocessSpec, Preprocessor
 
 OPSET = 17
 MIN_AGREEMENT = 0.999
+RANDOM_INIT_SEED = 0  # models without weights are still reproducible
 OUTPUT_KINDS = ("logits", "classmap")
 
 
@@ -78,7 +79,7 @@ def check_parity(model: nn.Module, onnx_path: str, inputs: np.ndarray, output_ki
 
 def _weights_record(weights: Optional[str]) -> Dict[str, Any]:
     if not weights:
-        return {"source": "random init"}
+        return {"source": "random init", "seed": RANDOM_INIT_SEED}
     if os.path.isfile(weights):
         return {"source": os.path.abspath(weights), "sha256": file_sha256(weights)}
     return {"source": "torchvision:" + weights}
@@ -101,6 +102,7 @@ def export(
     if num_classes < 1 or num_classes > 255:
         raise ConfigError("--num-classes must be 1..255 (class maps are 8-bit), not {}".format(num_classes))
     palette = palette_for(num_classes, classes)
+    torch.manual_seed(RANDOM_INIT_SEED)
     model = build_model(model_name, num_classes, weights)
     if output_kind == "classmap":
         model = ClassMapHead(model).eval()
