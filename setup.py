@@ -16,7 +16,7 @@ setup(
     install_requires=["numpy>=1.17", "tqdm"],
     extras_require={
         "train": TORCH,
-        "export": TORCH + ["onnx>=1.14"],
+        "export": TORCH + ["onnx>=1.14", "onnxscript"],  # onnxscript: the dynamo exporter (ENet)
         "cpu": ["onnxruntime>=1.14"],
         "gpu": ["onnxruntime-gpu>=1.14"],
         "trt": ["pycuda"],

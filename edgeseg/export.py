@@ -2,7 +2,9 @@
 
 Opset 17 because TensorRT 8.5 (JetPack 5, the last for Xavier NX) stops there, and the dynamo
 exporter writes opset 18, whose ReduceMean takes `axes` as an input that TensorRT 8.5's parser
-ignores (it silently averages over every axis).
+ignores (it silently averages over every axis). The one exception is a model whose registry entry
+says `exporter="dynamo"` (ENet's paper decoder: the TorchScript exporter fails on max_unpool2d):
+it is exported at opset 18 for ONNX Runtime, and is not for TensorRT.
 """
 import os
 import time
@@ -20,7 +22,7 @@ from . import __version__
 from .artifacts import atomic_path, file_sha256, write_sidecar
 from .data.synthetic import render_scene
 from .errors import ArtifactError, ConfigError
-from .models import build_model, model_preprocess
+from .models import build_model, model_entry, model_preprocess
 from .palettes import palette_for
 from .preprocess import PreprocessSpec, Preprocessor
 
@@ -77,6 +79,11 @@ def check_parity(model: nn.Module, onnx_path: str, inputs: np.ndarray, output_ki
     }
 
 
+def _opset(path: str) -> int:
+    model = onnx.load(path, load_external_data=False)
+    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
 def _weights_record(weights: Optional[str]) -> Dict[str, Any]:
     if not weights:
         return {"source": "random init", "seed": RANDOM_INIT_SEED}
@@ -111,19 +118,27 @@ def export(
     dummy = torch.zeros(1, 3, height, width)
     output_name = "classmap" if output_kind == "classmap" else "logits"
     axes = {"input": {0: "batch", 2: "height", 3: "width"}, output_name: {0: "batch"}} if dynamic else None
+    exporter = model_entry(model_name).exporter
     started = time.perf_counter()
     with atomic_path(output) as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, dummy, tmp, dynamo=False, opset_version=OPSET, input_names=["input"],
-                              output_names=[output_name], dynamic_axes=axes, do_constant_folding=True)
+            if exporter == "dynamo":  # opset 18: ONNX Runtime only (see the module docstring)
+                torch.onnx.export(model, (dummy,), tmp, dynamo=True, external_data=False, input_names=["input"],
+                                  output_names=[output_name], dynamic_axes=axes, verbose=False)
+            else:
+                torch.onnx.export(model, dummy, tmp, dynamo=False, opset_version=OPSET, input_names=["input"],
+                                  output_names=[output_name], dynamic_axes=axes, do_constant_folding=True)
         try:
             onnx.checker.check_model(tmp, full_check=True)
         except onnx.checker.ValidationError as exc:
             raise ArtifactError("{}: exported graph fails onnx.checker ({})".format(output, str(exc).splitlines()[0]))
         onnx.save(onnx.shape_inference.infer_shapes(onnx.load(tmp), strict_mode=True), tmp)
-        log("exported {} in {:.1f} s (TorchScript exporter, opset {})".format(
-            model_name, time.perf_counter() - started, OPSET))
+        opset = _opset(tmp)
+        log("exported {} in {:.1f} s ({} exporter, opset {})".format(
+            model_name, time.perf_counter() - started, exporter, opset))
+        if opset > OPSET:
+            log("note: opset {} is for ONNX Runtime; TensorRT 8.5 takes opset <= {}".format(opset, OPSET))
         parity = check_parity(model, tmp, _parity_inputs(spec), output_kind)
         diff = parity["max_abs_diff"]
         log("parity vs PyTorch on {}: argmax agreement {:.4%}{}".format(
@@ -146,8 +161,8 @@ def export(
         "output_kind": output_kind,
         "precision": "fp32",
         "preprocess": spec.to_dict(),
-        "opset": OPSET,
-        "exporter": "torch.onnx TorchScript (dynamo=False)",
+        "opset": opset,
+        "exporter": "torch.onnx " + ("dynamo" if exporter == "dynamo" else "TorchScript (dynamo=False)"),
         "onnx_ops": sorted({node.op_type for node in graph.node}),
         "weights": _weights_record(weights),
         "parity": parity,

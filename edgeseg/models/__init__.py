@@ -1,12 +1,30 @@
-"""Model registry (workstation side). Names are listed without importing torch."""
+"""Model registry (workstation side). Names are listed without importing torch.
+
+Every builder is `build(num_classes: int, weights: Optional[str]) -> nn.Module`, and its module
+defines `PREPROCESS` (mean, std, color_order, scale: what the weights expect). The module it
+returns follows one contract:
+- eval mode: `forward(x)` returns ONE logits tensor N x num_classes x h x w, at input resolution or
+  at an integer stride of it (export resizes a strided output to the input size when it bakes a
+  class map; training and eval upsample it to the label size);
+- train mode: it may return a dict {"out": logits, "<aux name>": logits, ...} and then has an
+  attribute `aux_weights: Dict[str, float]` giving each auxiliary head's loss weight.
+"""
 import importlib
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, NamedTuple, Optional
 
 from ..errors import ConfigError
 
-# name -> module under edgeseg.models that defines build(num_classes, weights) and PREPROCESS
+
+class ModelEntry(NamedTuple):
+    module: str
+    builder: str
+    exporter: str = "torchscript"  # "dynamo" only where the TorchScript exporter cannot (opset 18)
+
+
 _REGISTRY = {
-    "deeplabv3_mobilenetv3": "deeplabv3_mobilenetv3",
+    "deeplabv3_mobilenetv3": ModelEntry("deeplabv3_mobilenetv3", "build"),
+    "deeplabv3plus_mobilenetv3": ModelEntry("deeplabv3plus_mobilenetv3", "build"),
+    "lraspp_mobilenetv3": ModelEntry("lraspp_mobilenetv3", "build"),
 }
 
 
@@ -14,15 +32,19 @@ def available_models() -> List[str]:
     return sorted(_REGISTRY)
 
 
-def _module(name: str):
+def model_entry(name: str) -> ModelEntry:
     if name not in _REGISTRY:
         raise ConfigError("unknown model {!r}; available: {}".format(name, ", ".join(available_models())))
-    return importlib.import_module("{}.{}".format(__name__, _REGISTRY[name]))
+    return _REGISTRY[name]
+
+
+def _module(name: str):
+    return importlib.import_module("{}.{}".format(__name__, model_entry(name).module))
 
 
 def build_model(name: str, num_classes: int, weights: Optional[str] = None):
-    """An eval-mode torch module returning one logits tensor (N x num_classes x H x W)."""
-    return _module(name).build(num_classes, weights).eval()
+    """An eval-mode torch module (see the contract above); `.train()` it for training."""
+    return getattr(_module(name), model_entry(name).builder)(num_classes, weights).eval()
 
 
 def model_preprocess(name: str) -> Dict[str, Any]:

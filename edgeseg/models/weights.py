@@ -24,11 +24,14 @@ def load_state_dict(path: str) -> Dict[str, torch.Tensor]:
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
 
 
-def load_into(model: torch.nn.Module, path: str, skip_prefixes: Tuple[str, ...] = ()) -> None:
+def load_into(model: torch.nn.Module, path: str, skip_prefixes: Tuple[str, ...] = (), inner: str = "") -> None:
     """Load `path` into `model` strictly (but for keys under `skip_prefixes`); a mismatch names the
-    file and the first differing keys."""
+    file and the first differing keys. With `inner` (e.g. "model."), a state_dict of the wrapped
+    inner module (a plain torchvision one) loads too."""
     state = {k: v for k, v in load_state_dict(path).items() if not k.startswith(skip_prefixes)}
     own = model.state_dict()
+    if inner and state and not any(k in own for k in state):
+        state = {inner + k: v for k, v in state.items()}
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     reshaped = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
