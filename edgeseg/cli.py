@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional
 from . import __version__
 from .artifacts import read_sidecar, write_json_atomic
 from .errors import ConfigError, EdgesegError
+from .models import available_models
 from .preprocess import parse_size
 from .profiling import format_table
 
@@ -57,6 +58,27 @@ def cmd_export(args: argparse.Namespace) -> None:
     record = export(args.model, args.num_classes, args.input_size, args.output, weights=args.weights,
                     output_kind=args.output_kind, dynamic=args.dynamic, classes=args.classes)
     print("wrote {} ({:.1f} MB) and its sidecar {}.json".format(args.output, record["size_bytes"] / 1e6, args.output))
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    try:
+        from .train import TrainConfig, train
+    except ImportError as exc:
+        raise ConfigError("train runs on the workstation side and needs torch and torchvision ({}); "
+                          "`pip install edgeseg[train]`".format(exc))
+
+    config = TrainConfig(
+        model=args.model, data=args.data, out=args.out or os.path.join("runs", "train", args.model),
+        val_data=args.val_data, input_size=args.input_size, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, optimizer=args.optimizer, weight_decay=args.weight_decay, loss=args.loss,
+        class_weights=args.class_weights, warmup_steps=args.warmup_steps, workers=args.workers, seed=args.seed,
+        amp=not args.no_amp, fine_tune=args.fine_tune, resume=args.resume, val_limit=args.val_limit,
+        steps_per_epoch=args.steps_per_epoch, stop_after=args.stop_after, progress=sys.stderr.isatty())
+    summary = train(config)
+    if summary["best_miou"] is not None:
+        print("best val mIoU {:.2%}: {}".format(summary["best_miou"], summary["best"]))
+    print("last checkpoint {} (export it with `edgeseg export {} --weights {} ...`)".format(
+        summary["last"], args.model, summary["best"] or summary["last"]))
 
 
 def cmd_build(args: argparse.Namespace) -> None:
@@ -232,11 +254,38 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="<stage>")
     sub.required = True
 
+    p = sub.add_parser("train", parents=[common], help="train a model (torch; torchrun for several GPUs)")
+    p.add_argument("model", help="one of: " + ", ".join(available_models()))
+    p.add_argument("--data", required=True,
+                   help="dataset root (CamVid, Cityscapes, VOC, ADE20K, images/+labels/ folder), list file, "
+                        "or synthetic:N")
+    p.add_argument("--val-data", help="validation set, same forms (default: none)")
+    p.add_argument("--input-size", type=_size, default=(512, 256), help="training crop WxH (default 512x256)")
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd")
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--loss", choices=("ce", "ohem", "focal"), default="ce")
+    p.add_argument("--class-weights", choices=("none", "inverse", "median", "enet"), default="none")
+    p.add_argument("--warmup-steps", type=int, default=100)
+    p.add_argument("--workers", type=int, default=2, help="data loader processes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    p.add_argument("--fine-tune", help="start from a checkpoint or torchvision weights name (new class count ok)")
+    p.add_argument("--resume", action="store_true", help="continue OUT/last.pt exactly")
+    p.add_argument("--val-limit", type=int, help="validate on the first N images only")
+    p.add_argument("--steps-per-epoch", type=int, help="cap the steps per epoch")
+    p.add_argument("--stop-after", type=int, help="stop this run after N epochs (continue later with --resume)")
+    p.add_argument("--out", help="output folder (default runs/train/MODEL)")
+    p.set_defaults(func=cmd_train)
+
     p = sub.add_parser("export", parents=[common], help="PyTorch model → ONNX (opset 17) + sidecar")
-    p.add_argument("model", help="model name, e.g. deeplabv3_mobilenetv3")
-    p.add_argument("--num-classes", type=int, required=True)
+    p.add_argument("model", help="one of: " + ", ".join(available_models()))
+    p.add_argument("--num-classes", type=int, help="class count (default: from an edgeseg checkpoint's --weights)")
     p.add_argument("--input-size", type=_size, required=True, help="WxH, e.g. 1024x512")
-    p.add_argument("--weights", help="state_dict path or torchvision weights name (default: random init)")
+    p.add_argument("--weights", help="checkpoint or state_dict path, or torchvision weights name (default: random "
+                                     "init)")
     p.add_argument("--output-kind", choices=("logits", "classmap"), default="logits",
                    help="classmap bakes resize + ArgMax into the graph")
     p.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width")

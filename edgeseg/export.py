@@ -9,7 +9,7 @@ it is exported at opset 18 for ONNX Runtime, and is not for TensorRT.
 import os
 import time
 import warnings
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import onnx
@@ -23,7 +23,7 @@ from .artifacts import atomic_path, file_sha256, write_sidecar
 from .data.synthetic import render_scene
 from .errors import ArtifactError, ConfigError
 from .models import build_model, model_entry, model_preprocess
-from .palettes import palette_for
+from .palettes import palette_for, palette_for_names
 from .preprocess import PreprocessSpec, Preprocessor
 
 OPSET = 17
@@ -79,6 +79,34 @@ def check_parity(model: nn.Module, onnx_path: str, inputs: np.ndarray, output_ki
     }
 
 
+def _inline_identity_weights(model: onnx.ModelProto) -> int:
+    """Replace Identity nodes that copy a weight with their own copy of it. The exporter merges equal
+    initializers (e.g. the zero biases of a randomly initialised model) behind Identity nodes, and
+    TensorRT's parser wants Conv weights and biases to be initializers. Returns how many it replaced."""
+    graph = model.graph
+    weights = {w.name: w for w in graph.initializer}
+    copies = [n for n in graph.node if n.op_type == "Identity" and n.input[0] in weights]
+    for node in copies:
+        copy = onnx.TensorProto()
+        copy.CopyFrom(weights[node.input[0]])
+        copy.name = node.output[0]
+        graph.initializer.append(copy)
+        graph.node.remove(node)
+    return len(copies)
+
+
+def _checkpoint_classes(weights: Optional[str]) -> Optional[List[str]]:
+    """The class names an edgeseg training checkpoint records, else None."""
+    if not weights or not os.path.isfile(weights):
+        return None
+    try:
+        checkpoint = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception:
+        return None  # not loadable here: build_model reports it properly
+    names = checkpoint.get("classes") if isinstance(checkpoint, dict) else None
+    return [str(n) for n in names] if names else None
+
+
 def _opset(path: str) -> int:
     model = onnx.load(path, load_external_data=False)
     return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
@@ -94,7 +122,7 @@ def _weights_record(weights: Optional[str]) -> Dict[str, Any]:
 
 def export(
     model_name: str,
-    num_classes: int,
+    num_classes: Optional[int],
     input_size: Tuple[int, int],
     output: str,
     weights: Optional[str] = None,
@@ -103,12 +131,23 @@ def export(
     classes: Optional[str] = None,
     log=print,
 ) -> Dict[str, Any]:
-    """Export `model_name` to `output` (ONNX, opset 17) and write its sidecar; returns the sidecar."""
+    """Export `model_name` to `output` (ONNX, opset 17) and write its sidecar; returns the sidecar.
+
+    With an edgeseg training checkpoint as `weights`, `num_classes` and `classes` default to its own.
+    """
     if output_kind not in OUTPUT_KINDS:
         raise ConfigError("output kind {!r} is not one of {}".format(output_kind, ", ".join(OUTPUT_KINDS)))
+    trained = _checkpoint_classes(weights)
+    if num_classes is None:
+        if trained is None:
+            raise ConfigError("pass --num-classes: {} carries no class list".format(weights or "random init"))
+        num_classes = len(trained)
     if num_classes < 1 or num_classes > 255:
         raise ConfigError("--num-classes must be 1..255 (class maps are 8-bit), not {}".format(num_classes))
-    palette = palette_for(num_classes, classes)
+    if classes is None and trained is not None and len(trained) == num_classes:
+        palette = palette_for_names(trained)
+    else:
+        palette = palette_for(num_classes, classes)
     torch.manual_seed(RANDOM_INIT_SEED)
     model = build_model(model_name, num_classes, weights)
     if output_kind == "classmap":
@@ -129,11 +168,13 @@ def export(
             else:
                 torch.onnx.export(model, dummy, tmp, dynamo=False, opset_version=OPSET, input_names=["input"],
                                   output_names=[output_name], dynamic_axes=axes, do_constant_folding=True)
+        exported = onnx.load(tmp)
+        _inline_identity_weights(exported)
+        onnx.save(onnx.shape_inference.infer_shapes(exported, strict_mode=True), tmp)
         try:
             onnx.checker.check_model(tmp, full_check=True)
         except onnx.checker.ValidationError as exc:
             raise ArtifactError("{}: exported graph fails onnx.checker ({})".format(output, str(exc).splitlines()[0]))
-        onnx.save(onnx.shape_inference.infer_shapes(onnx.load(tmp), strict_mode=True), tmp)
         opset = _opset(tmp)
         log("exported {} in {:.1f} s ({} exporter, opset {})".format(
             model_name, time.perf_counter() - started, exporter, opset))

@@ -172,12 +172,22 @@ def default_palette(num_classes: int) -> Palette:
     return Palette(["class_{}".format(i) for i in range(num_classes)], colors)
 
 
-def _names_file(path: str) -> List[str]:
+def read_names(path: str) -> List[str]:
+    """Class names from a text file, one a line."""
     try:
         with open(path, encoding="utf-8") as f:
             return [line.strip() for line in f if line.strip()]
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError("cannot read class names from {}: {}".format(path, e)) from e
+
+
+def palette_for_names(names: Sequence[str]) -> Palette:
+    """The known palette with exactly these class names, else these names with default colours."""
+    for known in _KNOWN:
+        palette = get_palette(known)
+        if list(palette.names) == list(names):
+            return palette
+    return Palette(list(names), default_palette(len(names)).colors)
 
 
 def palette_for(num_classes: int, name_or_file: Optional[str]) -> Palette:
@@ -192,8 +202,7 @@ def palette_for(num_classes: int, name_or_file: Optional[str]) -> Palette:
         palette = get_palette(name_or_file)
         source = "palette {!r}".format(name_or_file)
     elif os.path.isfile(name_or_file):
-        names = _names_file(name_or_file)
-        palette = Palette(names, default_palette(len(names)).colors)
+        palette = palette_for_names(read_names(name_or_file))
         source = "names file {}".format(name_or_file)
     else:
         raise ConfigError(

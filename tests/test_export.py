@@ -89,3 +89,10 @@ def test_failed_export_leaves_no_file(tmp_path):
     with pytest.raises(ConfigError):
         export(MODEL, 300, (96, 64), str(path), log=lambda *_: None)
     assert not path.exists()
+
+
+def test_no_identity_in_front_of_weights(logits_onnx):
+    """TensorRT's parser wants Conv weights/biases as initializers, not Identity outputs."""
+    graph = onnx.load(logits_onnx).graph
+    weights = {w.name for w in graph.initializer}
+    assert not [n for n in graph.node if n.op_type == "Identity" and n.input[0] in weights]

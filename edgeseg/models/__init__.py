@@ -25,6 +25,7 @@ _REGISTRY = {
     "deeplabv3_mobilenetv3": ModelEntry("deeplabv3_mobilenetv3", "build"),
     "deeplabv3plus_mobilenetv3": ModelEntry("deeplabv3plus_mobilenetv3", "build"),
     "lraspp_mobilenetv3": ModelEntry("lraspp_mobilenetv3", "build"),
+    "bisenetv2": ModelEntry("bisenetv2", "build"),
 }
 
 

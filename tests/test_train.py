@@ -1,0 +1,106 @@
+"""Training on tiny synthetic sets: the loss falls, resume is exact, DDP (gloo) runs, bad input is clear."""
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from edgeseg.errors import EdgesegError
+from edgeseg.train import TrainConfig, load_checkpoint, poly_lr, train
+
+from conftest import REPO, run_cli
+
+TINY = "synthetic:8:96x64"
+
+
+def config(out, **changes):
+    base = dict(model="lraspp_mobilenetv3", data=TINY, val_data="synthetic:2:96x64", out=str(out),
+                input_size=(96, 64), epochs=2, batch_size=4, lr=0.02, workers=0, warmup_steps=0, progress=False)
+    base.update(changes)
+    return TrainConfig(**base)
+
+
+def losses(out):
+    with open(os.path.join(str(out), "log.csv")) as f:
+        return [float(row["train_loss"]) for row in csv.DictReader(f)]
+
+
+def test_poly_schedule_with_warmup():
+    factor = poly_lr(total_steps=100, warmup_steps=10)
+    assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
+    assert factor(10) == pytest.approx(1.0) and factor(55) == pytest.approx(0.5 ** 0.9)
+    assert factor(100) == 0.0
+
+
+def test_loss_falls_within_a_few_dozen_steps(tmp_path):
+    torch.manual_seed(0)
+    train(config(tmp_path, data="synthetic:16:96x64", epochs=6, batch_size=4, optimizer="adamw", lr=3e-3,
+                 weight_decay=0.0, val_data=None), log=lambda *_: None)
+    history = losses(tmp_path)
+    assert len(history) == 6 and history[-1] < 0.7 * history[0], history
+
+
+
+def test_resume_matches_an_uninterrupted_run(tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train(config(straight, epochs=2, steps_per_epoch=2), log=lambda *_: None)
+    full = config(resumed, epochs=2, steps_per_epoch=2)
+    train(full._replace(stop_after=1), log=lambda *_: None)
+    checkpoint = load_checkpoint(str(resumed / "last.pt"))
+    assert checkpoint["epoch"] == 1
+    train(full._replace(resume=True), log=lambda *_: None)
+    assert losses(resumed) == pytest.approx(losses(straight), rel=0, abs=0)
+
+
+def test_checkpoint_is_loadable_with_weights_only_and_exports(tmp_path):
+    train(config(tmp_path, epochs=1), log=lambda *_: None)
+    checkpoint = torch.load(str(tmp_path / "best.pt"), weights_only=True)
+    assert checkpoint["classes"][0] == "sky" and checkpoint["num_classes"] == 8
+    result = run_cli("export", "lraspp_mobilenetv3", "--weights", tmp_path / "best.pt", "--input-size", "96x64",
+                     "-o", tmp_path / "m.onnx")
+    assert result.returncode == 0, result.stderr
+    assert "sky" in open(str(tmp_path / "m.onnx.json")).read()
+
+
+def test_fine_tune_to_a_new_class_count(tmp_path):
+    train(config(tmp_path / "a", epochs=1), log=lambda *_: None)
+    pairs = tmp_path / "pairs"
+    from edgeseg.data.synthetic import write_dataset
+    write_dataset(str(pairs), 8, 96, 64, seed=5)
+    with open(str(pairs / "classes.txt"), "w") as f:
+        f.write("\n".join(["c{}".format(i) for i in range(9)]))  # 9 classes now
+    lines = []
+    train(config(tmp_path / "b", data=str(pairs), val_data=None, epochs=1,
+                 fine_tune=str(tmp_path / "a" / "last.pt")), log=lines.append)
+    assert any("re-initialised" in line for line in lines)
+    assert load_checkpoint(str(tmp_path / "b" / "last.pt"))["num_classes"] == 9
+
+
+def test_ddp_with_gloo_on_two_processes(tmp_path):
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    result = subprocess.run(
+        [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "edgeseg", "train", "lraspp_mobilenetv3",
+         "--data", TINY, "--input-size", "96x64", "--epochs", "1", "--batch-size", "2", "--workers", "0",
+         "--steps-per-epoch", "1", "--out", str(tmp_path)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=600,
+        env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "x2" in result.stdout and load_checkpoint(str(tmp_path / "last.pt"))["step"] == 1
+
+
+@pytest.mark.parametrize("changes,message", [
+    (dict(model="resnet9000"), "unknown model"),
+    (dict(data="synthetic:2:96x64", batch_size=4), "fewer than one batch"),
+    (dict(data="/no/such/folder"), "/no/such/folder"),
+])
+def test_bad_input_is_a_clear_error(tmp_path, changes, message):
+    with pytest.raises(EdgesegError, match=message):
+        train(config(tmp_path, **changes), log=lambda *_: None)
+
+
+def test_bad_input_through_the_cli(tmp_path):
+    result = run_cli("train", "lraspp_mobilenetv3", "--data", tmp_path / "empty", "--out", tmp_path / "o")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert str(tmp_path / "empty") in result.stderr
