@@ -137,6 +137,9 @@ def export(
     """
     if output_kind not in OUTPUT_KINDS:
         raise ConfigError("output kind {!r} is not one of {}".format(output_kind, ", ".join(OUTPUT_KINDS)))
+    if dynamic and not model_entry(model_name).dynamic:
+        raise ConfigError("{} fixes its pooling windows at export and cannot be --dynamic; export one model per "
+                          "input size".format(model_name))
     trained = _checkpoint_classes(weights)
     if num_classes is None:
         if trained is None:

@@ -19,6 +19,7 @@ class ModelEntry(NamedTuple):
     module: str
     builder: str
     exporter: str = "torchscript"  # "dynamo" only where the TorchScript exporter cannot (opset 18)
+    dynamic: bool = True  # False: pooling windows are fixed at export, so one ONNX file per input size
 
 
 _REGISTRY = {
@@ -26,6 +27,8 @@ _REGISTRY = {
     "deeplabv3plus_mobilenetv3": ModelEntry("deeplabv3plus_mobilenetv3", "build"),
     "lraspp_mobilenetv3": ModelEntry("lraspp_mobilenetv3", "build"),
     "bisenetv2": ModelEntry("bisenetv2", "build"),
+    "icnet_resnet18": ModelEntry("icnet", "build_icnet_resnet18", dynamic=False),
+    "icnet_mobilenetv3": ModelEntry("icnet", "build_icnet_mobilenetv3", dynamic=False),
 }
 
 
