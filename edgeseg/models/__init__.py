@@ -27,6 +27,8 @@ _REGISTRY = {
     "deeplabv3plus_mobilenetv3": ModelEntry("deeplabv3plus_mobilenetv3", "build"),
     "lraspp_mobilenetv3": ModelEntry("lraspp_mobilenetv3", "build"),
     "bisenetv2": ModelEntry("bisenetv2", "build"),
+    "enet": ModelEntry("enet", "build_enet", exporter="dynamo"),
+    "enet_deconv": ModelEntry("enet", "build_enet_deconv"),
     "icnet_resnet18": ModelEntry("icnet", "build_icnet_resnet18", dynamic=False),
     "icnet_mobilenetv3": ModelEntry("icnet", "build_icnet_mobilenetv3", dynamic=False),
 }
