@@ -10,6 +10,7 @@ import csv
 import io
 import os
 import time
+import warnings
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import cv2
@@ -192,6 +193,8 @@ def train(config: TrainConfig, log=print) -> Dict[str, Any]:
     """Train `config.model` on `config.data`; returns the summary also written to OUT/summary.json."""
     group = _setup_distributed()
     say = log if group.main else (lambda *_: None)
+    # AMP's GradScaler skips optimizer steps with inf gradients; the schedule still counts them.
+    warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()` before `optimizer.step()`")
     torch.manual_seed(config.seed)
     train_set = open_dataset(config.data, "train")
     val_set = open_dataset(config.val_data, "val") if config.val_data else None
