@@ -37,8 +37,8 @@ def test_imports_and_reports_nothing_without_tensorrt():
 def test_build_rejects_unsupported_precision_before_needing_tensorrt(tmp_path):
     from edgeseg.runtime.tensorrt import build_engine
 
-    with pytest.raises(ConfigError, match="fp32 or fp16"):
-        build_engine(str(tmp_path / "m.onnx"), str(tmp_path / "m.engine"), precision="int8")
+    with pytest.raises(ConfigError, match="fp32, fp16, int8"):
+        build_engine(str(tmp_path / "m.onnx"), str(tmp_path / "m.engine"), precision="int4")
 
 
 def test_engine_from_another_device_is_named_in_the_error(monkeypatch):

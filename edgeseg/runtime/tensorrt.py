@@ -4,18 +4,25 @@
 differences between TensorRT versions are detected with `hasattr`, never from version strings.
 """
 import collections
+import json
 import os
+import re
 import threading
 import time
 from typing import Any, Dict, List, MutableSequence, Optional, Tuple
 
 import numpy as np
 
-from ..artifacts import require_file, write_bytes_atomic
+from .. import envinfo
+from ..artifacts import file_sha256, require_file, write_bytes_atomic, write_json_atomic
 from ..errors import ArtifactError, ConfigError
 from .base import Backend, TensorSpec
 
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")
+CALIBRATE = "calibrate first: `edgeseg calibrate MODEL.onnx --data DIR`"
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+_CACHE_HEADER = re.compile(r"^TRT-(\d+)-(\w+)$")
+_CACHE_LINE = re.compile(r"^\S.*: [0-9a-fA-F]{1,8}$")
 REBUILD = "rebuild it on this device with `edgeseg build MODEL.onnx`"
 SEVERITIES = ("INTERNAL_ERROR", "ERROR", "WARNING", "INFO", "VERBOSE")  # trt.ILogger.Severity, by value
 Shape = Tuple[int, ...]
@@ -284,7 +291,7 @@ def _parser_errors(parser, lines: List[str]) -> str:
 
 def _add_profile(builder, network, config, onnx_path: str,
                  input_shapes: Optional[Dict[str, Tuple[Shape, Shape, Shape]]]) -> Dict[str, List[List[int]]]:
-    """An optimization profile for the dynamic inputs; returns the shapes used."""
+    """An optimization profile for the dynamic inputs (also the calibration profile); returns the shapes used."""
     inputs = [network.get_input(i) for i in range(network.num_inputs)]
     given = dict(input_shapes or {})
     unknown = sorted(set(given) - {t.name for t in inputs})
@@ -303,55 +310,314 @@ def _add_profile(builder, network, config, onnx_path: str,
         used[tensor.name] = [list(low), list(opt), list(high)]
     if used:
         config.add_optimization_profile(profile)
+        if hasattr(config, "set_calibration_profile"):  # implicit INT8 on a dynamic model needs one
+            config.set_calibration_profile(profile)
     return used
+
+
+# --- INT8, DLA, timing cache and layer report ------------------------------------------------------
+
+
+def _onnx_has_qdq(onnx_path: str) -> Optional[bool]:
+    """Whether the ONNX graph (or a subgraph) has QuantizeLinear/DequantizeLinear nodes; None without `onnx`."""
+    try:
+        import onnx
+    except Exception:
+        return None
+    try:
+        model = onnx.load(onnx_path, load_external_data=False)
+    except Exception:  # not readable here; TensorRT's parser reports it, then the network is scanned
+        return None
+    graphs = [model.graph]
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.node:
+            if node.op_type in QDQ_OPS:
+                return True
+            for attribute in node.attribute:
+                graphs.extend([attribute.g] if attribute.HasField("g") else [])
+                graphs.extend(attribute.graphs)
+    return any(node.op_type in QDQ_OPS for function in model.functions for node in function.node)
+
+
+def _network_has_qdq(trt, network) -> bool:
+    """Whether the parsed network has Quantize/Dequantize layers (when `onnx` is not importable)."""
+    kinds = [getattr(trt.LayerType, name) for name in ("QUANTIZE", "DEQUANTIZE") if hasattr(trt.LayerType, name)]
+    return any(network.get_layer(i).type in kinds for i in range(network.num_layers))
+
+
+def _int8_mode(onnx_path: str, precision: str, qdq: bool, has_cache: bool, dla_core: Optional[int],
+               lines: List[str]) -> Optional[str]:
+    """"explicit-qdq", "implicit-cache" or None (not int8); raises ConfigError for what cannot be built."""
+    if qdq and dla_core is not None:
+        raise ConfigError("{}: model has QuantizeLinear/DequantizeLinear nodes (explicit INT8), but DLA takes "
+                          "implicit INT8 only; for DLA build the FP32 model with its TensorRT calibration cache "
+                          "(`edgeseg calibrate MODEL.onnx --data DIR` writes both), or drop the DLA core to run "
+                          "this model on the GPU".format(onnx_path))
+    if qdq and precision != "int8":
+        raise ConfigError("{}: model is quantized (QuantizeLinear/DequantizeLinear nodes); build it with "
+                          "precision int8, or build the FP32 model for {}".format(onnx_path, precision))
+    if precision != "int8":
+        return None
+    if qdq:
+        if has_cache:
+            lines.append("[WARNING] edgeseg: the model has Q/DQ nodes (explicit INT8); the calibration cache "
+                         "is not used")
+        return "explicit-qdq"
+    if has_cache:
+        return "implicit-cache"
+    raise ConfigError("{}: int8 needs a quantized model (QuantizeLinear/DequantizeLinear nodes) or a TensorRT "
+                      "calibration cache; {}".format(onnx_path, CALIBRATE))
+
+
+def read_calibration_cache(path: str) -> Tuple[bytes, str]:
+    """The bytes and header of a TensorRT calibration cache: a "TRT-<version>-EntropyCalibration2" line,
+    then "tensor: hexscale" lines. Raises ArtifactError/ConfigError naming the file otherwise."""
+    require_file(path, "calibration cache", CALIBRATE)
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        lines = [line.strip() for line in data.decode("utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        lines = []
+    header = _CACHE_HEADER.match(lines[0]) if lines else None
+    bad = [line for line in lines[1:] if not _CACHE_LINE.match(line)]
+    if header is None or bad or len(lines) < 2:
+        raise ArtifactError("{}: not a TensorRT calibration cache (want a 'TRT-<version>-EntropyCalibration2' "
+                            "header and 'tensor: hexscale' lines{}); {}".format(
+                                path, ", got {!r}".format((bad or lines or [""])[0][:60]), CALIBRATE))
+    if header.group(2) != "EntropyCalibration2":
+        raise ConfigError("{}: calibration cache was written by {}, but edgeseg reads caches through "
+                          "IInt8EntropyCalibrator2 and TensorRT ignores a cache from another calibrator; {}".format(
+                              path, header.group(2), CALIBRATE))
+    return data, lines[0]
+
+
+def _cache_calibrator(trt, cache: bytes):
+    """An IInt8EntropyCalibrator2 that hands TensorRT `cache` and no images, so TensorRT takes every scale
+    from the cache (get_batch says the data is exhausted) and never recalibrates."""
+
+    class CacheCalibrator(trt.IInt8EntropyCalibrator2):
+        def __init__(self) -> None:
+            trt.IInt8EntropyCalibrator2.__init__(self)
+            self.reads = 0
+
+        def get_batch_size(self) -> int:
+            return 1
+
+        def get_batch(self, names, *_):
+            return None
+
+        def read_calibration_cache(self, *_):
+            self.reads += 1
+            return cache
+
+        def write_calibration_cache(self, data, *_) -> None:
+            return None  # the cache belongs to `edgeseg calibrate`; never rewritten here
+
+    return CacheCalibrator()
+
+
+def _check_dla_core(builder, dla_core: int) -> None:
+    cores = int(getattr(builder, "num_DLA_cores", 0) or 0)
+    if dla_core >= cores:
+        raise ConfigError("DLA core {} does not exist: this device has {} DLA core{}; {}".format(
+            dla_core, cores, "" if cores == 1 else "s",
+            "use 0 to {}".format(cores - 1) if cores > 1 else "use 0" if cores else "build for the GPU (no DLA core)"))
+
+
+def _dla_placement(config, network) -> Optional[Dict[str, int]]:
+    """How many network layers TensorRT says can run on the DLA, and how many fall back to the GPU."""
+    if not hasattr(config, "can_run_on_DLA"):
+        return None
+    layers = [network.get_layer(i) for i in range(network.num_layers)]
+    on_dla = sum(1 for layer in layers if config.can_run_on_DLA(layer))
+    return {"dla_layers": on_dla, "gpu_fallback_layers": len(layers) - on_dla}
+
+
+def _use_timing_cache(config, path: str, lines: List[str]):
+    """Load `path` (when it exists) into the build; returns (the cache, whether the file was used)."""
+    previous = b""
+    if os.path.isfile(path):
+        with open(path, "rb") as f:
+            previous = f.read()
+    cache = config.create_timing_cache(previous) if previous else None
+    if cache is not None and config.set_timing_cache(cache, ignore_mismatch=False) is not False:
+        return cache, True
+    if previous:
+        lines.append("[WARNING] edgeseg: timing cache {} is corrupt or from another TensorRT/GPU; starting a "
+                     "new one".format(path))
+    cache = config.create_timing_cache(b"")
+    config.set_timing_cache(cache, ignore_mismatch=False)
+    return cache, False
+
+
+def _format_precision(text: str) -> Optional[str]:
+    lowered = text.lower()
+    for word, precision in (("int8", "int8"), ("fp16", "fp16"), ("half", "fp16"), ("fp32", "fp32"),
+                            ("float", "fp32")):
+        if word in lowered:
+            return precision
+    return None
+
+
+def _layer_summary(layer: Any, dla: bool) -> Dict[str, Any]:
+    """Name, type, output precision and (DLA builds) device of one inspector layer entry."""
+    if not isinstance(layer, dict):  # profiling verbosity LAYER_NAMES_ONLY: just the name
+        return {"name": str(layer)}
+    entry = {"name": layer.get("Name"), "type": layer.get("LayerType")}  # type: Dict[str, Any]
+    tensors = layer.get("Outputs") or layer.get("Inputs") or []
+    text = tensors[0].get("Format/Datatype", "") if tensors and isinstance(tensors[0], dict) else ""
+    if text:
+        entry["format"] = text
+        entry["precision"] = _format_precision(text)
+    if dla:  # TensorRT names a DLA subgraph {ForeignNode[first...last]}
+        name, kind = str(entry["name"] or ""), str(entry["type"] or "")
+        entry["device"] = "DLA" if "ForeignNode" in name or "dla" in kind.lower() else "GPU"
+    return entry
+
+
+def _write_layer_report(trt, engine, path: str, extra: Dict[str, Any], dla: bool) -> bool:
+    """Write the engine inspector's per-layer information to `path`; False when there is no inspector."""
+    if engine is None or not hasattr(engine, "create_engine_inspector"):
+        return False
+    inspector = engine.create_engine_inspector()
+    info = json.loads(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
+    layers = info.get("Layers", []) if isinstance(info, dict) else []
+    report = dict(extra)
+    report.update(layers=[_layer_summary(layer, dla) for layer in layers],
+                  bindings=info.get("Bindings", []) if isinstance(info, dict) else [], engine_information=info)
+    write_json_atomic(path, report)
+    return True
 
 
 def build_engine(onnx_path: str, engine_path: str, precision: str = "fp16", workspace_mb: int = 1024,
                  input_shapes: Optional[Dict[str, Tuple[Shape, Shape, Shape]]] = None,
-                 log_path: Optional[str] = None) -> Dict[str, object]:
-    """Build `onnx_path` into a serialized engine at `engine_path`; returns facts for its sidecar."""
+                 log_path: Optional[str] = None, calibration_cache: Optional[str] = None,
+                 dla_core: Optional[int] = None, timing_cache: Optional[str] = None,
+                 layer_report: bool = True) -> Dict[str, object]:
+    """Build `onnx_path` into a serialized engine at `engine_path`; returns facts for its sidecar.
+
+    precision int8 builds explicit INT8 when the model has Q/DQ nodes, else implicit INT8 from
+    `calibration_cache`. `dla_core` builds for that DLA core with GPU fallback (fp16 or int8; implicit
+    INT8 only). `timing_cache` is loaded when it exists and saved after the build. With `layer_report`,
+    the engine inspector's per-layer information goes to `engine_path + ".layers.json"`.
+    """
     if precision not in PRECISIONS:
-        raise ConfigError("precision {!r} is not supported yet; use {}".format(precision, " or ".join(PRECISIONS)))
+        raise ConfigError("precision {!r} is not supported; use {}".format(precision, ", ".join(PRECISIONS)))
     if int(workspace_mb) <= 0:
         raise ConfigError("workspace must be a positive number of MiB, got {}".format(workspace_mb))
+    if dla_core is not None:
+        if isinstance(dla_core, bool) or not isinstance(dla_core, int) or dla_core < 0:
+            raise ConfigError("DLA core must be a core number (0, 1, ...), got {!r}".format(dla_core))
+        if precision == "fp32":
+            raise ConfigError("DLA runs FP16 or INT8 only; build with precision fp16 or int8 for DLA core {} "
+                              "(layers the DLA cannot run fall back to the GPU)".format(dla_core))
+    if calibration_cache is not None and precision != "int8":
+        raise ConfigError("a calibration cache is used only with precision int8, not {}".format(precision))
     require_file(onnx_path, "ONNX model", "export one with `edgeseg export`")
-    trt = _import_trt()
+    cache_bytes, cache_header = (read_calibration_cache(calibration_cache) if calibration_cache is not None
+                                 else (None, None))
     lines = []  # type: List[str]
+    qdq = _onnx_has_qdq(onnx_path)  # None without `onnx`: the parsed network is scanned instead
+    int8_mode = None
+    if qdq is not None:
+        int8_mode = _int8_mode(onnx_path, precision, qdq, cache_bytes is not None, dla_core, lines)
+    trt = _import_trt()
     logger = _logger(trt, lines, trt.ILogger.Severity.INFO)
     started = time.monotonic()
+    placement = None  # type: Optional[Dict[str, int]]
+    report_path = engine_path + ".layers.json" if layer_report else None
+    timing_loaded = False
     try:
         trt.init_libnvinfer_plugins(logger, "")
         builder = trt.Builder(logger)
+        if dla_core is not None:
+            _check_dla_core(builder, dla_core)
         flag = getattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH", None)
         network = builder.create_network(0 if flag is None else 1 << int(flag))
         parser = trt.OnnxParser(network, logger)
         if not parser.parse_from_file(os.path.abspath(onnx_path)):
             raise ArtifactError("{}: TensorRT {} cannot parse this model ({}); re-export it with opset <= 17 "
                                 "and supported ops".format(onnx_path, trt.__version__, _parser_errors(parser, lines)))
+        if qdq is None:
+            qdq = _network_has_qdq(trt, network)
+            int8_mode = _int8_mode(onnx_path, precision, qdq, cache_bytes is not None, dla_core, lines)
         config = builder.create_builder_config()
         if hasattr(config, "set_memory_pool_limit"):
             config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
         else:
             config.max_workspace_size = int(workspace_mb) << 20
+        has_fp16 = hasattr(trt.BuilderFlag, "FP16")
+        fast_fp16 = has_fp16 and bool(getattr(builder, "platform_has_fast_fp16", False))
+        fp16_ok = fast_fp16 or (dla_core is not None and has_fp16)  # the DLA computes in FP16 regardless
         enabled = "fp32"
-        fast_fp16 = getattr(builder, "platform_has_fast_fp16", False) and hasattr(trt.BuilderFlag, "FP16")
-        if precision == "fp16" and fast_fp16:
+        calibrator = None
+        if precision == "int8":
+            if int8_mode == "implicit-cache":
+                if not (hasattr(trt, "IInt8EntropyCalibrator2") and hasattr(trt.BuilderFlag, "INT8")):
+                    raise ConfigError("{}: TensorRT {} has no implicit INT8 (calibration cache) path; build the "
+                                      "Q/DQ model `edgeseg calibrate` wrote (explicit INT8) instead".format(
+                                          onnx_path, trt.__version__))
+                calibrator = _cache_calibrator(trt, cache_bytes)
+                config.int8_calibrator = calibrator
+            if hasattr(trt.BuilderFlag, "INT8"):  # gone in TensorRT 11: a Q/DQ network then types itself
+                config.set_flag(trt.BuilderFlag.INT8)
+            if not getattr(builder, "platform_has_fast_int8", True):
+                lines.append("[WARNING] edgeseg: TensorRT reports no fast INT8 on this GPU")
+            if fp16_ok:  # layers without INT8 kernels (or scales) run FP16 rather than FP32
+                config.set_flag(trt.BuilderFlag.FP16)
+            enabled = "int8"
+        elif precision == "fp16" and fp16_ok:
             config.set_flag(trt.BuilderFlag.FP16)
             enabled = "fp16"
         elif precision == "fp16":
             lines.append("[WARNING] edgeseg: no fast FP16 on this GPU (or TensorRT); building FP32")
         if enabled == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
             config.clear_flag(trt.BuilderFlag.TF32)  # on by default (Ampere+); fp32 means full fp32
+        if dla_core is not None:
+            config.default_device_type = trt.DeviceType.DLA
+            config.DLA_core = int(dla_core)
+            config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
+            placement = _dla_placement(config, network)
+        if report_path and hasattr(config, "profiling_verbosity") and hasattr(trt, "ProfilingVerbosity"):
+            config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
+        timing = None
+        if timing_cache and hasattr(config, "create_timing_cache"):
+            timing, timing_loaded = _use_timing_cache(config, timing_cache, lines)
+        elif timing_cache:
+            lines.append("[WARNING] edgeseg: this TensorRT has no timing cache; {} not used".format(timing_cache))
+            timing_cache = None
         shapes = _add_profile(builder, network, config, onnx_path, input_shapes)
+        engine = None
         if hasattr(builder, "build_serialized_network"):
             serialized = builder.build_serialized_network(network, config)
         else:
             engine = builder.build_engine(network, config)
             serialized = engine.serialize() if engine is not None else None
         if serialized is None:
-            raise ArtifactError("{}: TensorRT build failed ({}){}; try a larger workspace".format(
-                onnx_path, _last_error(lines), "; log in " + log_path if log_path else ""))
+            hint = "; try a larger workspace"
+            if int8_mode == "implicit-cache":
+                hint = "; TensorRT uses a calibration cache only from its own version and this network (the cache " \
+                       "says {}): recalibrate if either changed{}".format(cache_header, hint)
+            raise ArtifactError("{}: TensorRT build failed ({}){}{}".format(
+                onnx_path, _last_error(lines), "; log in " + log_path if log_path else "", hint))
         write_bytes_atomic(engine_path, bytes(serialized))
+        if timing is not None:
+            saved = config.get_timing_cache() if hasattr(config, "get_timing_cache") else timing
+            write_bytes_atomic(timing_cache, bytes(saved.serialize()))
+        if report_path:
+            try:
+                if engine is None:
+                    engine = trt.Runtime(logger).deserialize_cuda_engine(bytes(serialized))
+                facts = {"engine": os.path.basename(engine_path), "tensorrt_version": trt.__version__,
+                         "precision": enabled, "dla_core": dla_core}  # type: Dict[str, Any]
+                facts.update(placement or {})
+                if not _write_layer_report(trt, engine, report_path, facts, dla_core is not None):
+                    report_path = None
+            except Exception as exc:  # the engine is built; a missing report must not fail it
+                lines.append("[WARNING] edgeseg: no layer report ({})".format(exc))
+                report_path = None
     finally:
         if log_path:
             write_bytes_atomic(log_path, ("\n".join(lines) + "\n").encode("utf-8"))
@@ -364,7 +630,24 @@ def build_engine(onnx_path: str, engine_path: str, precision: str = "fp16", work
         "precision": enabled,
         "workspace_mb": int(workspace_mb),
         "build_seconds": round(time.monotonic() - started, 2),
+        "onnx_sha256": file_sha256(onnx_path),
+        "dla_core": dla_core,
+        "timing_cache": timing_cache,
+        "layer_report": report_path,
     }  # type: Dict[str, object]
+    if int8_mode:
+        record["int8_mode"] = int8_mode
+    if int8_mode == "implicit-cache":
+        record["calibration_cache"] = calibration_cache
+        record["calibration_cache_sha256"] = file_sha256(calibration_cache)
+    if dla_core is not None:
+        record["gpu_fallback"] = True
+        record.update(placement or {})
+    if timing_cache:
+        record["timing_cache_loaded"] = timing_loaded
     if shapes:
         record["input_shapes"] = shapes
+    l4t = envinfo.l4t_release()
+    if l4t:
+        record.update(l4t=l4t, jetpack=envinfo.jetpack_for_l4t(l4t))
     return record

@@ -1,0 +1,353 @@
+"""The TensorRT glue (build_engine, TensorRTBackend) against a test double of TensorRT and pycuda.
+
+tests/trt_double holds a FAKE of their Python APIs in two flavours, TensorRT 8.5 (JetPack 5.1) and
+10.x: it shows the glue takes the right API branch and moves the right bytes, not that TensorRT
+works (the tests marked `tensorrt` in test_tensorrt.py do that on a device). The double is put in
+sys.modules for one test at a time and removed afterwards, so a real `import tensorrt` elsewhere in
+the session is untouched.
+"""
+import importlib
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from edgeseg.artifacts import file_sha256
+from edgeseg.errors import ArtifactError, ConfigError
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+DOUBLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trt_double")
+FLAVOURS = {"8.5": "8.5.2.2", "10": "10.3.0"}
+CACHE = "TRT-8502-EntropyCalibration2\ninput: 3c010a14\nconv: 3d8a6c2e\nrelu: 3d8a6c2e\n"
+
+
+def _is_double(name):
+    module = sys.modules.get(name)
+    return (getattr(module, "__file__", None) or "").startswith(DOUBLE)
+
+
+def _purge():
+    for name in [n for n in list(sys.modules) if n.split(".")[0] in ("tensorrt", "pycuda")]:
+        if _is_double(name):
+            del sys.modules[name]
+
+
+@pytest.fixture
+def load_double(monkeypatch):
+    """load(flavour) -> (tensorrt, pycuda.driver) doubles; real modules come back at teardown."""
+    for name in [n for n in list(sys.modules) if n.split(".")[0] in ("tensorrt", "pycuda")]:
+        monkeypatch.delitem(sys.modules, name)  # a real TensorRT, if imported, is restored afterwards
+    monkeypatch.syspath_prepend(DOUBLE)
+
+    def load(flavour):
+        _purge()
+        monkeypatch.setenv("EDGESEG_TRT_DOUBLE", flavour)
+        trt, cuda = importlib.import_module("tensorrt"), importlib.import_module("pycuda.driver")
+        assert trt.__file__.startswith(DOUBLE) and cuda.__file__.startswith(DOUBLE)
+        return trt, cuda
+
+    yield load
+    _purge()
+
+
+@pytest.fixture(params=sorted(FLAVOURS))
+def double(request, load_double):
+    trt, cuda = load_double(request.param)
+    return request.param, trt, cuda
+
+
+def _save(nodes, path, initializers, channels=4):
+    graph = helper.make_graph(nodes, "glue", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, channels, 8, 8])],
+                              initializer=initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 7
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def _weights():
+    rng = np.random.RandomState(0)
+    return [numpy_helper.from_array((rng.randn(4, 3, 3, 3) * 0.3).astype(np.float32), "weight"),
+            numpy_helper.from_array((rng.randn(4) * 0.1).astype(np.float32), "bias")]
+
+
+def conv_relu(path, softmax=False):
+    """Conv(3->4) + Relu (+ Softmax, which the double keeps off the DLA)."""
+    last = "relu_out" if softmax else "output"
+    nodes = [helper.make_node("Conv", ["input", "weight", "bias"], ["conv_out"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["conv_out"], [last], name="relu")]
+    if softmax:
+        nodes.append(helper.make_node("Softmax", [last], ["output"], name="softmax", axis=1))
+    return _save(nodes, path, _weights())
+
+
+def qdq_conv(path):
+    """Q/DQ on the input, then Conv + Relu: an explicitly quantized (int8, zero point 0) model."""
+    scale = [numpy_helper.from_array(np.array(0.02, np.float32), "scale"),
+             numpy_helper.from_array(np.array(0, np.int8), "zero")]
+    nodes = [helper.make_node("QuantizeLinear", ["input", "scale", "zero"], ["q"], name="quant"),
+             helper.make_node("DequantizeLinear", ["q", "scale", "zero"], ["dq"], name="dequant"),
+             helper.make_node("Conv", ["dq", "weight", "bias"], ["conv_out"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["conv_out"], ["output"], name="relu")]
+    return _save(nodes, path, _weights() + scale)
+
+
+def write_cache(path, text=CACHE):
+    path.write_text(text)
+    return str(path)
+
+
+def reference(onnx_path, batch):
+    session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    return session.run(None, {"input": batch})[0]
+
+
+def build(tmp_path, onnx_path, **options):
+    from edgeseg.runtime.tensorrt import build_engine
+
+    engine = str(tmp_path / "model.engine")
+    return engine, build_engine(onnx_path, engine, workspace_mb=64, log_path=engine + ".log", **options)
+
+
+def plan(engine_path):
+    with open(engine_path) as f:
+        return json.load(f)
+
+
+# --- build_engine ----------------------------------------------------------------------------------
+
+
+def test_tensorrt_is_available_under_the_double(double):
+    from edgeseg.runtime import tensorrt as t
+
+    flavour, trt, _ = double
+    assert t.tensorrt_available() is True
+    env = t.environment()
+    assert env["tensorrt_version"] == FLAVOURS[flavour] and "test double" in env["cuda_device"]
+    assert env["compute_capability"] == ("8.7" if flavour == "10" else "7.2")
+
+
+def test_fp16_build_takes_this_flavours_api(double, tmp_path):
+    flavour, trt, _ = double
+    onnx_path = conv_relu(tmp_path / "m.onnx")
+    engine, record = build(tmp_path, onnx_path, precision="fp16")
+    assert record["precision"] == "fp16" and record["tensorrt_version"] == FLAVOURS[flavour]
+    assert record["onnx_sha256"] == file_sha256(onnx_path) and record["dla_core"] is None
+    assert "int8_mode" not in record and record["timing_cache"] is None
+    assert "set_flag(FP16)" in trt.CALLS and plan(engine)["flags"] == ["FP16"]
+    if flavour == "8.5":
+        assert {"Builder.create_network(1)", "max_workspace_size", "Builder.build_engine"} <= set(trt.CALLS)
+        assert "Builder.build_serialized_network" not in trt.CALLS
+    else:
+        assert {"Builder.create_network(0)", "set_memory_pool_limit", "Builder.build_serialized_network"} \
+            <= set(trt.CALLS)
+    assert os.path.getsize(engine + ".log") > 0
+
+
+def test_layer_report_is_written_from_the_engine_inspector(double, tmp_path):
+    _, trt, _ = double
+    engine, record = build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="fp16")
+    assert record["layer_report"] == engine + ".layers.json"
+    report = json.loads(open(record["layer_report"]).read())
+    assert [(x["name"], x["type"], x["precision"]) for x in report["layers"]] == [
+        ("conv", "Convolution", "fp16"), ("relu", "Activation", "fp16")]
+    assert report["bindings"] == ["input", "output"] and report["engine"] == "model.engine"
+    assert plan(engine)["verbosity"] == "DETAILED" and "EngineInspector.get_engine_information(JSON)" in trt.CALLS
+
+    _, record = build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="fp16", layer_report=False)
+    assert record["layer_report"] is None
+
+
+def test_a_tensorrt_without_inspector_still_builds(double, tmp_path, monkeypatch):
+    _, trt, _ = double
+    monkeypatch.delattr(trt.ICudaEngine, "create_engine_inspector")
+    engine, record = build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="fp16")
+    assert record["layer_report"] is None and not os.path.exists(engine + ".layers.json")
+
+
+def test_int8_explicit_from_qdq_nodes(double, tmp_path):
+    _, trt, _ = double
+    engine, record = build(tmp_path, qdq_conv(tmp_path / "q.onnx"), precision="int8")
+    assert (record["precision"], record["int8_mode"]) == ("int8", "explicit-qdq")
+    assert "calibration_cache" not in record and "read_calibration_cache" not in trt.CALLS
+    assert plan(engine)["flags"] == ["FP16", "INT8"]  # FP16 for the layers outside Q/DQ
+
+
+def test_int8_implicit_from_a_calibration_cache(double, tmp_path):
+    _, trt, _ = double
+    cache = write_cache(tmp_path / "calibration.cache")
+    engine, record = build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="int8", calibration_cache=cache)
+    assert (record["precision"], record["int8_mode"]) == ("int8", "implicit-cache")
+    assert record["calibration_cache"] == cache and record["calibration_cache_sha256"] == file_sha256(cache)
+    assert "read_calibration_cache" in trt.CALLS
+    assert plan(engine)["int8_scales"] == {"input": "3c010a14", "conv": "3d8a6c2e", "relu": "3d8a6c2e"}
+
+
+def test_int8_needs_qdq_nodes_or_a_cache(double, tmp_path):
+    with pytest.raises(ConfigError, match=r"m\.onnx: int8 needs .*calibrate first: `edgeseg calibrate MODEL\.onnx "
+                                          r"--data DIR`"):
+        build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="int8")
+
+
+def test_a_tensorrt_without_the_calibrator_api_points_to_qdq(load_double, tmp_path, monkeypatch):
+    trt, _ = load_double("10")
+    monkeypatch.delattr(trt, "IInt8EntropyCalibrator2")  # as in TensorRT 11
+    with pytest.raises(ConfigError, match="no implicit INT8.*Q/DQ"):
+        build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="int8",
+              calibration_cache=write_cache(tmp_path / "c.cache"))
+
+
+def test_calibration_cache_is_checked(tmp_path):
+    onnx_path = conv_relu(tmp_path / "m.onnx")
+    bad = write_cache(tmp_path / "calibration.json", '{"input": 0.5}')
+    with pytest.raises(ArtifactError, match=r"calibration\.json: not a TensorRT calibration cache"):
+        build(tmp_path, onnx_path, precision="int8", calibration_cache=bad)
+    minmax = write_cache(tmp_path / "minmax.cache", CACHE.replace("EntropyCalibration2", "MinMaxCalibration"))
+    with pytest.raises(ConfigError, match="minmax.cache: .*MinMaxCalibration"):
+        build(tmp_path, onnx_path, precision="int8", calibration_cache=minmax)
+    with pytest.raises(ArtifactError, match="missing.cache: calibration cache not found"):
+        build(tmp_path, onnx_path, precision="int8", calibration_cache=str(tmp_path / "missing.cache"))
+    with pytest.raises(ConfigError, match="only with precision int8"):
+        build(tmp_path, onnx_path, precision="fp16", calibration_cache=write_cache(tmp_path / "c.cache"))
+    with pytest.raises(ConfigError, match="fp32, fp16, int8"):
+        build(tmp_path, onnx_path, precision="int4")
+
+
+def test_qdq_model_needs_precision_int8(double, tmp_path):
+    with pytest.raises(ConfigError, match="quantized .*precision int8"):
+        build(tmp_path, qdq_conv(tmp_path / "q.onnx"), precision="fp16")
+
+
+# --- DLA -------------------------------------------------------------------------------------------
+
+
+def test_dla_build_sets_core_and_gpu_fallback(double, tmp_path):
+    _, trt, _ = double
+    engine, record = build(tmp_path, conv_relu(tmp_path / "m.onnx", softmax=True), precision="fp16", dla_core=0)
+    assert (record["dla_core"], record["gpu_fallback"], record["precision"]) == (0, True, "fp16")
+    assert (record["dla_layers"], record["gpu_fallback_layers"]) == (2, 1)
+    assert {"set_flag(GPU_FALLBACK)", "set_flag(FP16)"} <= set(trt.CALLS) and plan(engine)["dla_core"] == 0
+    report = json.loads(open(record["layer_report"]).read())
+    assert (report["dla_layers"], report["gpu_fallback_layers"]) == (2, 1)
+    assert [(x["name"], x["device"]) for x in report["layers"]] == [
+        ("{ForeignNode[conv...relu]}", "DLA"), ("softmax", "GPU")]
+
+
+def test_dla_int8_uses_the_calibration_cache(double, tmp_path):
+    engine, record = build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="int8", dla_core=1,
+                           calibration_cache=write_cache(tmp_path / "c.cache"))
+    assert (record["int8_mode"], record["dla_core"], record["dla_layers"]) == ("implicit-cache", 1, 2)
+    assert plan(engine)["int8_scales"]
+
+
+def test_dla_core_that_does_not_exist(double, tmp_path, monkeypatch):
+    onnx_path = conv_relu(tmp_path / "m.onnx")
+    with pytest.raises(ConfigError, match="DLA core 2 does not exist: this device has 2 DLA cores; use 0 to 1"):
+        build(tmp_path, onnx_path, precision="fp16", dla_core=2)
+    monkeypatch.setenv("EDGESEG_TRT_DOUBLE_DLA_CORES", "0")
+    with pytest.raises(ConfigError, match="DLA core 0 does not exist: this device has 0 DLA cores"):
+        build(tmp_path, onnx_path, precision="fp16", dla_core=0)
+
+
+def test_dla_refuses_fp32_and_qdq_models(double, tmp_path, monkeypatch):
+    from edgeseg.runtime import tensorrt as t
+
+    with pytest.raises(ConfigError, match="DLA runs FP16 or INT8 only"):
+        build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="fp32", dla_core=0)
+    qdq = qdq_conv(tmp_path / "q.onnx")
+    with pytest.raises(ConfigError, match="q.onnx: .*DLA takes implicit INT8 only.*FP32 model with its TensorRT "
+                                          "calibration cache"):
+        build(tmp_path, qdq, precision="int8", dla_core=0)
+    monkeypatch.setattr(t, "_onnx_has_qdq", lambda path: None)  # no `onnx` package: the network is scanned
+    with pytest.raises(ConfigError, match="DLA takes implicit INT8 only"):
+        build(tmp_path, qdq, precision="int8", dla_core=0)
+    assert "OnnxParser.parse_from_file" in double[1].CALLS
+
+
+# --- timing cache, Jetson facts --------------------------------------------------------------------
+
+
+def test_timing_cache_is_written_then_reused(double, tmp_path):
+    _, trt, _ = double
+    onnx_path, cache = conv_relu(tmp_path / "m.onnx"), str(tmp_path / "engines" / "device.timing")
+    _, record = build(tmp_path, onnx_path, precision="fp16", timing_cache=cache)
+    assert (record["timing_cache"], record["timing_cache_loaded"]) == (cache, False)
+    assert "timing_cache_hits=0" in trt.CALLS and os.path.getsize(cache) > 0
+    del trt.CALLS[:]
+    _, record = build(tmp_path, onnx_path, precision="fp16", timing_cache=cache)
+    assert record["timing_cache_loaded"] is True
+    assert "create_timing_cache(bytes)" in trt.CALLS and "timing_cache_hits=2" in trt.CALLS
+
+
+def test_timing_cache_from_another_device_is_replaced(double, tmp_path):
+    _, trt, _ = double
+    cache = tmp_path / "other.timing"
+    cache.write_text(json.dumps({"tensorrt": "7.1.3", "device": "Nano", "entries": ["x"]}))
+    engine, record = build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="fp16", timing_cache=str(cache))
+    assert record["timing_cache_loaded"] is False and "another TensorRT/GPU" in open(engine + ".log").read()
+    assert json.loads(cache.read_text())["tensorrt"] == trt.__version__
+
+
+def test_jetson_release_is_recorded(double, tmp_path, monkeypatch):
+    from edgeseg import envinfo
+
+    _, record = build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="fp16")
+    assert "l4t" not in record
+    monkeypatch.setattr(envinfo, "l4t_release", lambda: "35.2.1")
+    _, record = build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="fp16")
+    assert (record["l4t"], record["jetpack"]) == ("35.2.1", "5.1")
+
+
+# --- TensorRTBackend -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [conv_relu, qdq_conv])
+def test_backend_runs_the_engine_through_this_flavours_execute(double, tmp_path, make):
+    from edgeseg.runtime.tensorrt import TensorRTBackend
+
+    flavour, trt, cuda = double
+    onnx_path = make(tmp_path / "m.onnx")
+    engine, record = build(tmp_path, onnx_path, precision="int8" if make is qdq_conv else "fp16")
+    batch = np.random.RandomState(1).rand(1, 3, 8, 8).astype(np.float32)
+    with TensorRTBackend(engine, sidecar=record) as backend:
+        assert (backend.input_spec.name, backend.input_spec.shape) == ("input", (1, 3, 8, 8))
+        assert (backend.output_spec.name, backend.output_spec.shape) == ("output", (1, 4, 8, 8))
+        assert backend.describe() == "TensorRT {} on {} (sm_{})".format(
+            FLAVOURS[flavour], cuda.Device(0).name(), "87" if flavour == "10" else "72")
+        out, again = backend.infer(batch), backend.infer(batch * 2)
+    np.testing.assert_array_equal(out, reference(onnx_path, batch))
+    np.testing.assert_array_equal(again, reference(onnx_path, batch * 2))
+    used, unused = ("execute_async_v3", "execute_async_v2") if flavour == "10" else ("execute_async_v2",
+                                                                                      "execute_async_v3")
+    assert trt.CALLS.count(used) == 2 and unused not in trt.CALLS
+    assert ("set_tensor_address" in trt.CALLS) == (flavour == "10")
+    assert cuda.MEMORY == {} and cuda.CONTEXTS == [] and "Context.detach" in cuda.CALLS  # freed, popped
+
+
+def test_engine_from_another_tensorrt_is_refused(load_double, tmp_path):
+    from edgeseg.runtime.tensorrt import TensorRTBackend
+
+    load_double("8.5")
+    engine, record = build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="fp16")
+    with pytest.raises(ArtifactError, match=r"TensorRT 7\.1\.3 on .*TensorRT 8\.5\.2\.2 on .*edgeseg build"):
+        TensorRTBackend(engine, sidecar=dict(record, tensorrt_version="7.1.3")).open()
+    load_double("10")  # the Orin's TensorRT meets the Xavier's engine
+    with pytest.raises(ArtifactError, match=r"engine was built with TensorRT 8\.5\.2\.2 on Xavier.* this device "
+                                            r"has TensorRT 10\.3\.0 on Orin"):
+        TensorRTBackend(engine, sidecar=record).open()
+    with pytest.raises(ArtifactError, match=r"TensorRT 10\.3\.0 cannot load this engine.*TensorRT says: .*expecting "
+                                            r"10\.3\.0 got 8\.5\.2\.2"):
+        TensorRTBackend(engine).open()
+
+
+def test_the_double_leaves_no_trace():
+    """After the tests above, `import tensorrt` is what it was before them (the real one, or none)."""
+    assert not any(_is_double(name) for name in list(sys.modules))
+    assert DOUBLE not in sys.path and "EDGESEG_TRT_DOUBLE" not in os.environ
