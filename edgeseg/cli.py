@@ -81,14 +81,72 @@ def cmd_train(args: argparse.Namespace) -> None:
         summary["last"], args.model, summary["best"] or summary["last"]))
 
 
+def cmd_calibrate(args: argparse.Namespace) -> None:
+    from .calibrate import ImageCalibrationReader, calibrate, requantize
+    from .preprocess import PreprocessSpec
+
+    manifest = calibrate(args.model, args.data, num=args.num, seed=args.seed, method=args.method, out_dir=args.out)
+    result = {"manifest": manifest["path"], "outputs": manifest["outputs"]}
+    if args.val:
+        from .int8_guard import guard
+
+        folder = os.path.dirname(manifest["path"])
+        images = [os.path.join(manifest["data_root"], record["path"]) for record in manifest["images"][:8]]
+        reader = ImageCalibrationReader(images, PreprocessSpec.from_dict(manifest["preprocess"]),
+                                        manifest["input_name"])
+        report = guard(args.model, lambda: os.path.join(folder, manifest["outputs"]["onnxruntime_int8"]),
+                       lambda excluded: requantize(manifest["path"], excluded, log=lambda *_: None), reader,
+                       args.val, ignore_index=args.ignore_index, max_drop=args.max_drop, limit=args.val_limit)
+        write_json_atomic(os.path.join(folder, "accuracy.json"), report)
+        _print_accuracy(report)
+        result["accuracy"] = {k: report[k] for k in ("passed", "drop_points", "max_drop", "float_ops")}
+        if not report["passed"]:
+            if args.json:
+                write_json_atomic(args.json, result)
+            raise EdgesegError("INT8 mIoU drop {:.2f} points > --max-drop {} even with {} op(s) in float; see {}"
+                               .format(report["drop_points"], args.max_drop, len(report["float_ops"]),
+                                       os.path.join(folder, "accuracy.json")))
+    if args.json:
+        write_json_atomic(args.json, result)
+
+
+def _print_accuracy(report: Dict[str, Any]) -> None:
+    fp32, int8 = report["fp32"]["per_class_iou"], report["int8"]["per_class_iou"]
+    width = max(len(name) for name in fp32) + 2
+    print("{}{:>8}{:>8}".format("class".ljust(width), "FP32", "INT8"))
+    for name in fp32:
+        cells = ["   n/a" if v is None else "{:6.2f}".format(100 * v) for v in (fp32[name], int8[name])]
+        print("{}{:>8}{:>8}".format(name.ljust(width), *cells))
+    print("mIoU {:.2f} → {:.2f} (drop {:.2f} points, limit {}); kept in float: {}".format(
+        100 * report["fp32"]["miou"], 100 * report["int8"]["miou"], report["drop_points"], report["max_drop"],
+        ", ".join(report["float_ops"]) or "nothing"))
+
+
 def cmd_build(args: argparse.Namespace) -> None:
     from .runtime.builder import build
 
-    output, record, note = build(args.model, args.output, args.precision, args.workspace)
+    profile = {}  # type: Dict[str, Any]
+    if args.profile:
+        from .runtime.profiles import load_profile
+
+        profile = load_profile(args.profile)
+
+    def pick(flag: Any, key: str, default: Any) -> Any:
+        """A flag given on the command line, else the profile's value, else the default."""
+        if flag is not None:
+            return flag
+        return profile[key] if profile.get(key) is not None else default
+
+    output, record, note = build(args.model, args.output, pick(args.precision, "precision", "fp16"),
+                                 pick(args.workspace, "workspace_mb", 1024), calibration=args.calibration,
+                                 dla_core=pick(args.dla_core, "dla_core", None),
+                                 timing_cache=pick(args.timing_cache, "timing_cache", None))
     if note:
         print(note)
     print("wrote {} ({}, {}, {:.1f} MB) and its sidecar".format(
         output, record["runtime"], record["precision"], record["size_bytes"] / 1e6))
+    if args.json:
+        write_json_atomic(args.json, {"artifact": output, "note": note, "sidecar": record})
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -293,11 +351,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output .onnx path")
     p.set_defaults(func=cmd_export)
 
+    p = sub.add_parser("calibrate", parents=[common], help="INT8: calibration subset, ranges, Q/DQ models, cache")
+    p.add_argument("model", help="FP32 ONNX model from `edgeseg export`")
+    p.add_argument("--data", required=True, help="images: a folder (searched recursively), list file or dataset root")
+    p.add_argument("--num", type=int, default=500, help="calibration images (default 500; all if fewer)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--method", choices=("entropy", "minmax", "percentile"), default="entropy")
+    p.add_argument("--val", help="labelled data: evaluate FP32 vs INT8 and guard the mIoU drop")
+    p.add_argument("--ignore-index", type=int, default=255, help="label value to ignore in --val")
+    p.add_argument("--max-drop", type=float, default=1.0, help="largest mIoU drop in points (default 1.0)")
+    p.add_argument("--val-limit", type=int, help="evaluate the first N --val pairs only")
+    p.add_argument("--out", default="calibration", help="manifest folder root (default calibration/)")
+    p.add_argument("--json", help="write the manifest path, outputs and accuracy here")
+    p.set_defaults(func=cmd_calibrate)
+
     p = sub.add_parser("build", parents=[common], help="ONNX → TensorRT engine (or ONNX Runtime artifact)")
     p.add_argument("model", help="ONNX model from `edgeseg export`")
-    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp16")
-    p.add_argument("--workspace", type=int, default=1024, help="TensorRT workspace limit in MiB")
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), help="default fp16 (or the profile's)")
+    p.add_argument("--calibration", help="manifest from `edgeseg calibrate` (needed for int8)")
+    p.add_argument("--dla-core", type=int, help="build for this DLA core, GPU fallback on (Xavier NX: 0 or 1)")
+    p.add_argument("--workspace", type=int, help="TensorRT workspace limit in MiB (default 1024)")
+    p.add_argument("--timing-cache", help="TensorRT timing cache to reuse and update")
+    p.add_argument("--profile", help="device build profile, e.g. engines/xavier_nx.json (flags override it)")
     p.add_argument("-o", "--output", help="output path (default: beside the model, named by precision)")
+    p.add_argument("--json", help="write the artifact path, note and sidecar here")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("run", parents=[common, model_flags], help="segment a video, timing every stage")

@@ -1,0 +1,458 @@
+"""`edgeseg.calibrate`: subset choice, image reading, one calibration -> two INT8 models + a TensorRT
+cache, manifests, and refusals. Real ONNX Runtime on real exported models (small, for two cores)."""
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+from conftest import REPO
+from edgeseg import calibrate as cal
+from edgeseg.errors import ArtifactError, ConfigError, SourceError
+from edgeseg.preprocess import PreprocessSpec, Preprocessor
+
+SIZE = (128, 64)
+QDQ = {"QuantizeLinear", "DequantizeLinear"}
+
+
+def quiet(*_):
+    pass
+
+
+def write_png(path, image):
+    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
+    assert cv2.imwrite(str(path), image)
+    return str(path)
+
+
+def scene(seed, width=160, height=120):
+    from edgeseg.data.synthetic import render_scene
+
+    return render_scene(seed, width, height)[0]
+
+
+@pytest.fixture(scope="session")
+def fp32_model(tmp_path_factory):
+    from edgeseg.export import export
+
+    path = str(tmp_path_factory.mktemp("calib_model") / "lraspp.onnx")
+    export("lraspp_mobilenetv3", 4, SIZE, path, log=quiet)
+    return path
+
+
+@pytest.fixture(scope="session")
+def street_set(tmp_path_factory):
+    from edgeseg.data.synthetic import write_dataset
+
+    return write_dataset(str(tmp_path_factory.mktemp("calib_data") / "street"), 8, 160, 120, seed=7)
+
+
+@pytest.fixture(scope="session")
+def calibrated(fp32_model, street_set, tmp_path_factory):
+    root = tmp_path_factory.mktemp("calibrated")
+    lines = []
+    manifest = cal.calibrate(fp32_model, street_set, num=6, seed=0, method="entropy",
+                             out_dir=str(root / "calibration"), models_dir=str(root / "models"), log=lines.append)
+    folder = root / "calibration" / "lraspp_entropy_n6"
+    return {"manifest": manifest, "folder": str(folder), "log": lines,
+            "trt": str(root / "models" / "lraspp_int8_qdq_trt.onnx"), "ort": str(root / "models" / "lraspp_int8_qdq_ort.onnx"),
+            "cache": str(folder / "lraspp_entropy.cache"), "root": str(root)}
+
+
+def run(path, image, spec):
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: Preprocessor(spec)(image)})[0]
+
+
+# ------------------------------------------------------------------------------------ the subset
+
+
+def test_subset_spreads_over_sub_folders_and_file_prefixes_deterministically(tmp_path):
+    loose = tmp_path / "loose"
+    for group, count in (("seqA", 6), ("seqB/deeper", 6), ("seqC", 2)):
+        for i in range(count):
+            write_png(loose / group / "{}_{:02d}.png".format(group[-1], i), scene(i, 32, 24))
+    chosen = cal.select_subset(str(loose), num=6, seed=3, log=quiet)
+    assert len(chosen) == 6 and len(set(chosen)) == 6
+    groups = [os.path.relpath(os.path.dirname(p), str(loose)) for p in chosen]
+    assert sorted(groups) == sorted(["seqA"] * 2 + [os.path.join("seqB", "deeper")] * 2 + ["seqC"] * 2)
+    assert cal.select_subset(str(loose), num=6, seed=3, log=quiet) == chosen
+    assert len({tuple(cal.select_subset(str(loose), num=6, seed=s, log=quiet)) for s in range(5)}) > 1
+
+    camvid = tmp_path / "camvid_like"  # one folder: CamVid's sequence prefix is the group
+    for prefix in ("0001TP", "0006R0", "Seq05VD"):
+        for i in range(4):
+            write_png(camvid / "{}_{:06d}.png".format(prefix, i * 30), scene(i, 32, 24))
+    prefixes = sorted(os.path.basename(p).split("_")[0] for p in cal.select_subset(str(camvid), 3, seed=1, log=quiet))
+    assert prefixes == ["0001TP", "0006R0", "Seq05VD"]
+
+
+def test_subset_prefers_images_that_add_classes(tmp_path):
+    data = tmp_path / "pairs"  # images/ + labels/ without classes.txt: raw label values stand for classes
+    for i in range(6):
+        label = np.zeros((24, 32), np.uint8)
+        if i == 4:
+            label[:, 8:16], label[:, 16:24], label[:, 24:] = 1, 2, 3
+        write_png(data / "images" / "{:02d}.png".format(i), scene(i, 32, 24))
+        write_png(data / "labels" / "{:02d}.png".format(i), label)
+    for seed in range(6):
+        assert str(data / "images" / "04.png") in cal.select_subset(str(data), num=2, seed=seed, log=quiet)
+
+
+def test_subset_from_a_list_file_and_fewer_images_than_asked(tmp_path, street_set):
+    listing = tmp_path / "calib.txt"
+    images = sorted(os.listdir(os.path.join(street_set, "images")))
+    listing.write_text("\n".join(
+        [os.path.join(street_set, "images", images[0]) + " " + os.path.join(street_set, "labels", images[0])]
+        + [os.path.join(street_set, "images", name) for name in images[1:3]]) + "\n")
+    lines = []
+    chosen = cal.select_subset(str(listing), num=10, seed=0, log=lines.append)
+    assert sorted(chosen) == sorted(os.path.join(street_set, "images", n) for n in images[:3])
+    assert len(lines) == 1 and lines[0].startswith("warning:") and "only 3" in lines[0]
+
+
+def test_empty_or_missing_data_is_a_source_error_naming_it(tmp_path):
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    (empty / "notes.txt").write_text("no images here\n")
+    with pytest.raises(SourceError, match=str(empty)):
+        cal.select_subset(str(empty), log=quiet)
+    with pytest.raises(SourceError, match="nowhere"):
+        cal.select_subset(str(tmp_path / "nowhere"), log=quiet)
+    with pytest.raises(ConfigError):
+        cal.select_subset(str(tmp_path), num=0, log=quiet)
+
+
+# ---------------------------------------------------------------------------------- the reader
+
+
+def odd_images(folder):
+    """Grayscale, gray 16-bit, BGRA, 16-bit colour and an odd-sized JPEG, all from one scene."""
+    image = scene(11, 96, 72)
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    paths = {
+        "gray": write_png(folder / "gray.png", gray),
+        "gray16": write_png(folder / "deep" / "gray16.png", gray.astype(np.uint16) * 257),
+        "bgra": write_png(folder / "bgra.png", cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)),
+        "deep": write_png(folder / "deep" / "colour16.png", image.astype(np.uint16) * 257),
+        "odd": str(folder / "odd_37x23.jpg"),
+    }
+    assert cv2.imwrite(paths["odd"], cv2.resize(image, (37, 23)))
+    return image, paths
+
+
+def test_reader_converts_any_image_to_bgr_uint8(tmp_path):
+    image, paths = odd_images(tmp_path / "odd")
+    for name, path in paths.items():
+        bgr = cal.read_image_bgr(path)
+        assert bgr.dtype == np.uint8 and bgr.ndim == 3 and bgr.shape[2] == 3, name
+    assert np.array_equal(cal.read_image_bgr(paths["deep"]), image)
+    assert np.array_equal(cal.read_image_bgr(paths["bgra"]), image)
+    assert np.array_equal(cal.read_image_bgr(paths["gray16"])[:, :, 1], cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
+    spec = PreprocessSpec(SIZE)
+    reader = cal.ImageCalibrationReader(sorted(paths.values()), spec, "input")
+    blobs = list(reader)
+    assert len(blobs) == 5 and reader.get_next() is None
+    assert all(b["input"].shape == (1, 3, 64, 128) and b["input"].dtype == np.float32 for b in blobs)
+    reader.rewind()
+    assert np.array_equal(reader.get_next()["input"], blobs[0]["input"]) and len(reader) == 5
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(SourceError, match="broken.png"):
+        cal.ImageCalibrationReader([str(tmp_path / "broken.png")], spec, "input").get_next()
+
+
+def test_odd_images_calibrate_with_fewer_than_asked(fp32_model, tmp_path):
+    _, paths = odd_images(tmp_path / "odd")
+    lines = []
+    manifest = cal.calibrate(fp32_model, str(tmp_path / "odd"), num=50, method="minmax",
+                             out_dir=str(tmp_path / "calibration"), models_dir=str(tmp_path / "models"),
+                             log=lines.append)
+    assert manifest["count"] == 5 and manifest["num"] == 50
+    assert any(line.startswith("warning:") and "only 5" in line for line in lines)
+    assert sorted(i["path"] for i in manifest["images"]) == sorted(
+        os.path.relpath(p, str(tmp_path / "odd")) for p in paths.values())
+    ranges, meta = cal.load_ranges(str(tmp_path / "calibration" / "lraspp_minmax_n5" / "ranges.json"), fp32_model)
+    assert meta["method"] == "minmax" and all(np.isfinite(v).all() for v in ranges.values())
+
+
+# --------------------------------------------------------------------------- the INT8 artifacts
+
+
+def producers(model):
+    return {out: node for node in model.graph.node for out in node.output}
+
+
+def test_tensorrt_qdq_model_is_what_tensorrt_85_parses(calibrated, fp32_model):
+    original = onnx.load(fp32_model)
+    model = onnx.load(calibrated["trt"])
+    onnx.checker.check_model(model, full_check=True)
+    assert {n.op_type for n in model.graph.node} - QDQ <= {n.op_type for n in original.graph.node}
+    assert all(n.domain == "" for n in model.graph.node)
+    assert [(o.domain, o.version) for o in model.opset_import] == [("", 17)]
+    assert not [p for p in model.metadata_props if p.key == "onnx.infer"]
+    inits = {i.name: i for i in model.graph.initializer}
+    assert TensorProto.UINT8 not in {i.data_type for i in model.graph.initializer}
+    inferred = onnx.shape_inference.infer_shapes(model)
+    assert TensorProto.UINT8 not in {v.type.tensor_type.elem_type for v in inferred.graph.value_info}
+    for node in (n for n in model.graph.node if n.op_type in QDQ):
+        assert len(node.input) == 3, node.name
+        zero_point = onnx.numpy_helper.to_array(inits[node.input[2]])
+        assert inits[node.input[2]].data_type == TensorProto.INT8 and not zero_point.any(), node.name
+    made = producers(model)
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    assert len(convs) == sum(n.op_type == "Conv" for n in original.graph.node)
+    for conv in convs:
+        assert made[conv.input[0]].op_type == "DequantizeLinear", conv.name  # activation Q/DQ
+        weight_dq = made[conv.input[1]]
+        assert weight_dq.op_type == "DequantizeLinear"
+        assert made[weight_dq.input[0]].op_type == "QuantizeLinear"  # float weight -> Q -> DQ
+        weight = inits[made[weight_dq.input[0]].input[0]]
+        assert weight.data_type == TensorProto.FLOAT
+        axis = [a.i for a in weight_dq.attribute if a.name == "axis"]
+        assert axis == [0] and len(onnx.numpy_helper.to_array(inits[weight_dq.input[1]])) == weight.dims[0]
+        if len(conv.input) == 3:  # biases stay float initializers
+            assert conv.input[2] in inits and inits[conv.input[2]].data_type == TensorProto.FLOAT
+    record = json.load(open(calibrated["trt"] + ".json"))
+    assert record["precision"] == "int8" and record["quantization"]["activations"].startswith("int8 symmetric")
+    assert record["quantization"]["quantized_nodes"] == len(convs) and record["quantization"]["float_nodes"] == []
+    assert record["parent"] == {"file": "lraspp.onnx", "sha256": json.load(open(fp32_model + ".json"))["sha256"]}
+    assert record["preprocess"] == json.load(open(fp32_model + ".json"))["preprocess"]
+
+
+def test_onnxruntime_model_has_uint8_activations_and_int8_weights(calibrated):
+    model = onnx.load(calibrated["ort"])
+    inits = {i.name: i for i in model.graph.initializer}
+    zero_types = {inits[n.input[2]].data_type for n in model.graph.node if n.op_type == "QuantizeLinear"}
+    assert zero_types == {TensorProto.UINT8}
+    made = producers(model)
+    for conv in (n for n in model.graph.node if n.op_type == "Conv"):
+        weight_dq = made[conv.input[1]]
+        assert inits[weight_dq.input[0]].data_type == TensorProto.INT8
+    assert all(n.domain == "" for n in model.graph.node)
+    assert os.path.getsize(calibrated["ort"]) < 0.4 * os.path.getsize(calibrated["trt"])
+    assert json.load(open(calibrated["ort"] + ".json"))["quantization"]["activations"] == "uint8 asymmetric"
+
+
+def test_both_int8_models_agree_with_fp32(calibrated, fp32_model, street_set):
+    spec = PreprocessSpec.from_dict(calibrated["manifest"]["preprocess"])
+    image = cv2.imread(os.path.join(street_set, "images", "00003.png"))
+    reference = run(fp32_model, image, spec).argmax(axis=1)
+    for path in (calibrated["trt"], calibrated["ort"]):
+        agreement = float((run(path, image, spec).argmax(axis=1) == reference).mean())
+        assert agreement >= 0.9, (path, agreement)
+    from edgeseg.runtime.artifact import open_artifact
+
+    with open_artifact(calibrated["ort"]) as segmenter:
+        assert segmenter.predict(image).shape == (64, 128)
+
+
+def test_trt_cache_round_trips_the_ranges(calibrated, fp32_model):
+    ranges, _ = cal.load_ranges(os.path.join(calibrated["folder"], "ranges.json"), fp32_model)
+    with open(calibrated["cache"]) as f:
+        lines = f.read().splitlines()
+    assert lines[0] == "TRT-8502-EntropyCalibration2"
+    name, hexscale = lines[1].rsplit(": ", 1)
+    assert len(hexscale) == 8 and struct.unpack(">f", bytes.fromhex(hexscale))[0] > 0
+    scales = cal.read_trt_cache(calibrated["cache"])
+    assert set(scales) == set(ranges) and "input" in scales and "logits" in scales
+    for tensor, (low, high) in ranges.items():
+        amax = max(abs(low), abs(high))
+        expected = np.float32(amax) / np.float32(127) if amax > 0 else 1.0
+        assert scales[tensor] == pytest.approx(float(expected), rel=1e-7), tensor
+    assert cal.check_cache_matches(calibrated["cache"], fp32_model) == scales
+    assert cal.trt_cache_header(calibrated["cache"]) == {"version": "8502", "algorithm": "EntropyCalibration2"}
+    assert cal.trt_cache_bytes(calibrated["cache"], "10.3.0").splitlines()[0] == b"TRT-100300-EntropyCalibration2"
+
+
+def test_cache_from_another_model_is_refused(calibrated, tmp_path):
+    other = str(tmp_path / "other.onnx")
+    onnx.save(tiny_model([1, 3, 8, 8], TensorProto.FLOAT), other)
+    with pytest.raises(ArtifactError, match="another model"):
+        cal.check_cache_matches(calibrated["cache"], other)
+    bad = tmp_path / "bad.cache"
+    bad.write_text("hello\nx: 1\n")
+    with pytest.raises(ArtifactError, match="not a TensorRT calibration cache"):
+        cal.read_trt_cache(str(bad))
+
+
+def test_manifest_records_everything_and_repeats(calibrated, fp32_model, street_set, tmp_path):
+    manifest = calibrated["manifest"]
+    on_disk = json.load(open(os.path.join(calibrated["folder"], "manifest.json")))
+    assert on_disk == {k: v for k, v in manifest.items() if k != "path"}
+    assert manifest["model"]["sha256"] == json.load(open(fp32_model + ".json"))["sha256"]
+    assert manifest["count"] == 6 and manifest["seed"] == 0 and manifest["method"] == "entropy"
+    assert all(not os.path.isabs(i["path"]) and len(i["sha256"]) == 64 for i in manifest["images"])
+    assert manifest["versions"]["edgeseg"] and manifest["preprocess"]["size"] == list(SIZE)
+    for key, name in (("tensorrt_qdq", "lraspp_int8_qdq_trt.onnx"), ("onnxruntime_int8", "lraspp_int8_qdq_ort.onnx"),
+                      ("tensorrt_cache", "lraspp_entropy.cache")):
+        path = os.path.normpath(os.path.join(calibrated["folder"], manifest["outputs"][key]))
+        assert os.path.basename(path) == name and os.path.isfile(path)
+    again = cal.calibrate(fp32_model, street_set, num=6, seed=0, method="entropy",
+                          out_dir=str(tmp_path / "calibration"), models_dir=str(tmp_path / "models"), log=quiet)
+    for key in ("images", "seed", "num", "count", "method", "preprocess", "model", "ranges", "outputs"):
+        if key not in ("model", "outputs"):
+            assert again[key] == manifest[key], key
+    assert again["model"]["sha256"] == manifest["model"]["sha256"]
+    first = json.load(open(os.path.join(calibrated["folder"], "ranges.json")))
+    second = json.load(open(str(tmp_path / "calibration" / "lraspp_entropy_n6" / "ranges.json")))
+    assert first == second
+    other_seed = cal.select_subset(street_set, num=6, seed=1, log=quiet)
+    assert other_seed != [os.path.join(street_set, i["path"]) for i in manifest["images"]]
+
+
+def test_requantize_keeps_excluded_nodes_float_without_calibrating(calibrated, tmp_path):
+    fp32 = os.path.normpath(os.path.join(calibrated["folder"], calibrated["manifest"]["model"]["path"]))
+    first_conv = cal.quantizable_nodes(fp32)[0]
+    sidecars = cal.requantize(os.path.join(calibrated["folder"], "manifest.json"), [first_conv],
+                              models_dir=str(tmp_path), suffix="_guard", log=quiet)
+    for target, name in (("tensorrt", "lraspp_int8_guard_qdq_trt.onnx"), ("onnxruntime", "lraspp_int8_guard_qdq_ort.onnx")):
+        model = onnx.load(str(tmp_path / name))
+        made = producers(model)
+        conv = next(n for n in model.graph.node if n.name == first_conv)
+        assert conv.input[0] not in made or made[conv.input[0]].op_type != "DequantizeLinear"
+        assert sidecars[target]["quantization"]["excluded_nodes"] == [first_conv]
+        assert sidecars[target]["quantization"]["float_nodes"] == [first_conv]
+    with pytest.raises(ConfigError, match="no node named"):
+        cal.quantize_from_ranges(fp32, {}, str(tmp_path / "x.onnx"), None, ["nope"], log=quiet)
+
+
+# -------------------------------------------------------------------------------------- refusals
+
+
+def tiny_model(shape, elem_type):
+    x = helper.make_tensor_value_info("image", elem_type, shape)
+    y = helper.make_tensor_value_info("out", elem_type, shape)
+    graph = helper.make_graph([helper.make_node("Identity", ["image"], ["out"], name="id")], "tiny", [x], [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("shape,elem_type", [([1, 64, 128, 3], TensorProto.FLOAT), ([1, 3, 64, 128], TensorProto.UINT8),
+                                             ([3, 64, 128], TensorProto.FLOAT)])
+def test_models_without_an_nchw_float_input_are_refused(tmp_path, street_set, shape, elem_type):
+    path = str(tmp_path / "nhwc.onnx")
+    onnx.save(tiny_model(shape, elem_type), path)
+    with pytest.raises(ConfigError, match="nhwc.onnx.*NCHW float32"):
+        cal.calibrate(path, street_set, num=2, out_dir=str(tmp_path / "c"), spec=PreprocessSpec(SIZE), log=quiet)
+    assert os.listdir(str(tmp_path)) == ["nhwc.onnx"]
+
+
+def assert_nothing_written(tmp_path, fp32_copy):
+    leftovers = [os.path.join(root, f) for root, _, files in os.walk(str(tmp_path)) for f in files]
+    assert sorted(leftovers) == sorted([fp32_copy, fp32_copy + ".json"]), leftovers
+
+
+def test_interrupted_calibration_leaves_nothing(fp32_model, street_set, tmp_path, monkeypatch):
+    model = str(tmp_path / "m.onnx")
+    shutil.copyfile(fp32_model, model)
+    shutil.copyfile(fp32_model + ".json", model + ".json")
+    calls = []
+    real = cal.read_image_bgr
+
+    def interrupt_on_third(path):
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(path)
+
+    monkeypatch.setattr(cal, "read_image_bgr", interrupt_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        cal.calibrate(model, street_set, num=6, out_dir=str(tmp_path / "calibration"), log=quiet)
+    assert_nothing_written(tmp_path, model)
+    monkeypatch.setattr(cal, "read_image_bgr", real)
+
+    def fail(*_args, **_kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(cal, "write_trt_cache", fail)  # after both models were written
+    with pytest.raises(RuntimeError, match="disk full"):
+        cal.calibrate(model, street_set, num=3, method="minmax", out_dir=str(tmp_path / "calibration"), log=quiet)
+    assert_nothing_written(tmp_path, model)
+
+
+def test_bare_model_takes_the_preprocessing_from_the_caller(fp32_model, street_set, tmp_path):
+    bare = str(tmp_path / "bare.onnx")
+    shutil.copyfile(fp32_model, bare)
+    with pytest.raises(ConfigError, match="bare.onnx: no sidecar"):
+        cal.calibrate(bare, street_set, num=3, out_dir=str(tmp_path / "c"), log=quiet)
+    with pytest.raises(ConfigError, match="differs from the model's input 128x64"):
+        cal.calibrate(bare, street_set, num=3, out_dir=str(tmp_path / "c"), spec=PreprocessSpec((64, 64)), log=quiet)
+    spec = PreprocessSpec(SIZE, color_order="rgb")
+    manifest = cal.calibrate(bare, street_set, num=3, method="percentile", out_dir=str(tmp_path / "c"), spec=spec,
+                             log=quiet)
+    assert manifest["preprocess"] == spec.to_dict()
+    record = json.load(open(str(tmp_path / "bare_int8_qdq_ort.onnx.json")))
+    assert record["preprocess"] == spec.to_dict() and record["num_classes"] == 4 and record["output_kind"] == "logits"
+    from edgeseg.runtime.artifact import open_artifact
+
+    with open_artifact(str(tmp_path / "bare_int8_qdq_trt.onnx")) as segmenter:
+        assert segmenter.spec == spec and segmenter.predict(scene(1)).shape == (64, 128)
+    with pytest.raises(ConfigError, match="sidecar fixes the preprocessing"):
+        cal.calibrate(fp32_model, street_set, num=3, out_dir=str(tmp_path / "c"),
+                      spec=PreprocessSpec(SIZE, mean=(0.5, 0.5, 0.5)), log=quiet)
+
+
+def test_entropy_histograms_are_capped_symmetrically():
+    class Collector:
+        method = "entropy"
+
+    class Calibrator:
+        collector = Collector()
+
+    hist = np.arange(1000, dtype=np.int64)
+    edges = np.linspace(-5.0, 5.0, 1001).astype(np.float32)
+    Calibrator.collector.histogram_dict = {"t": (hist, edges, np.float32(-4.9), np.float32(4.8), np.float32(5.0))}
+    cal._cap_histograms(Calibrator, 256)
+    merged, new_edges, _, _, threshold = Calibrator.collector.histogram_dict["t"]
+    assert len(merged) <= 256 and len(merged) % 2 == 0 and merged.sum() == hist.sum()
+    assert len(new_edges) == len(merged) + 1 and new_edges[len(merged) // 2] == pytest.approx(0.0, abs=1e-6)
+    assert float(threshold) >= 5.0 and new_edges[-1] == pytest.approx(float(threshold))
+    assert merged[: len(merged) // 2].sum() == hist[:500].sum()  # nothing crossed zero
+
+
+def test_module_works_without_torch_and_on_python38(calibrated):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, "tests", "torch_blocker"), REPO]))
+    result = subprocess.run([sys.executable, "-c", "import edgeseg.calibrate, sys; "
+                             "assert 'torch' not in sys.modules"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    assert result.returncode == 0, result.stdout
+    # torch absent (as on a device; onnxruntime's tools import torch whenever they can find it): the
+    # quantization API is there and the reader is a real CalibrationDataReader
+    script = ("import sys; sys.modules['torch'] = sys.modules['torchvision'] = None\n"
+              "import edgeseg.calibrate as c, onnxruntime.quantization as q\n"
+              "assert issubclass(c.ImageCalibrationReader, q.CalibrationDataReader)\n"
+              "print(len(c.read_trt_cache(sys.argv[1])))")
+    result = subprocess.run([sys.executable, "-c", script, calibrated["cache"]], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, universal_newlines=True,
+                            env=dict(os.environ, PYTHONPATH=REPO))
+    assert result.returncode == 0 and int(result.stdout.split()[-1]) > 100, result.stdout
+    py38 = os.environ.get("EDGESEG_PY38")
+    if py38 and os.path.exists(py38):  # the device interpreter: no torch, maybe no onnx; caches still read
+        code = "import sys, edgeseg.calibrate as c; print(len(c.read_trt_cache(sys.argv[1])))"
+        result = subprocess.run([py38, "-c", code, calibrated["cache"]], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, universal_newlines=True)
+        assert result.returncode == 0 and int(result.stdout.split()[-1]) > 100, result.stdout
+
+
+def test_int32_bias_overflow_is_detected():
+    """ONNX Runtime < 1.20 wraps an overflowing int32 bias to -2^31; such layers are kept float."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 4, 4])
+    inits = [helper.make_tensor("w", TensorProto.FLOAT, [2, 2, 1, 1], [1.0, 0.0, 0.0, 1.0]),
+             helper.make_tensor("b_q", TensorProto.INT32, [2], [np.iinfo(np.int32).min, 5]),
+             helper.make_tensor("b_s", TensorProto.FLOAT, [2], [1e-12, 1e-12]),
+             helper.make_tensor("b_z", TensorProto.INT32, [2], [0, 0])]
+    nodes = [helper.make_node("DequantizeLinear", ["b_q", "b_s", "b_z"], ["b"], name="dq_b", axis=0),
+             helper.make_node("Conv", ["x", "w", "b"], ["y"], name="conv")]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits))
+    assert cal._int32_bias_overflow(model, cal.OP_TYPES) == ["conv"]
+    inits[1].CopyFrom(helper.make_tensor("b_q", TensorProto.INT32, [2], [-7, 5]))
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits))
+    assert cal._int32_bias_overflow(model, cal.OP_TYPES) == []
