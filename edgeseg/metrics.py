@@ -31,12 +31,16 @@ class ConfusionMatrix:
             self.num_classes, width)
 
     def iou(self) -> np.ndarray:
-        """IoU per class; NaN for a class absent from both labels and predictions."""
+        """IoU per class; NaN for a class absent from both labels and predictions, and for the
+        ignore index when it is one of the model's outputs (a void class: predicting it is wrong)."""
         square = self.counts[:, : self.num_classes]
         true_pos = np.diag(square).astype(np.float64)
         union = self.counts.sum(axis=1) + square.sum(axis=0) - true_pos
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(union > 0, true_pos / np.maximum(union, 1), np.nan)
+            iou = np.where(union > 0, true_pos / np.maximum(union, 1), np.nan)
+        if self.ignore_index is not None and 0 <= self.ignore_index < self.num_classes:
+            iou[self.ignore_index] = np.nan
+        return iou
 
     def mean_iou(self) -> float:
         iou = self.iou()

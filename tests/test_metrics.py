@@ -54,3 +54,14 @@ def test_accumulates_over_images():
     matrix.update(np.array([0, 1]), np.array([1, 1]))
     # class 0: tp 2, fp 1, fn 0 -> 2/3 ; class 1: tp 1, fn 1 -> 1/2
     np.testing.assert_allclose(matrix.iou(), [2 / 3, 1 / 2])
+
+
+def test_void_output_class_is_left_out_of_the_mean():
+    # a 3-output model whose class 2 is "void" (= the ignore index): predicting it is simply wrong
+    label = np.array([0, 1, 2, 2])
+    prediction = np.array([0, 2, 2, 1])
+    matrix = ConfusionMatrix(3, ignore_index=2)
+    matrix.update(prediction, label)
+    iou = matrix.iou()
+    assert np.isnan(iou[2]) and iou[0] == 1.0 and iou[1] == 0.0
+    assert matrix.mean_iou() == 0.5 and matrix.pixel_accuracy() == 0.5

@@ -418,6 +418,13 @@ def _cache_calibrator(trt, cache: bytes):
     return CacheCalibrator()
 
 
+def dla_core_count() -> int:
+    """How many DLA cores TensorRT sees here (Xavier NX: 2; desktop GPUs and Orin Nano: 0)."""
+    trt = _import_trt()
+    builder = trt.Builder(_logger(trt, [], trt.ILogger.Severity.ERROR))
+    return int(getattr(builder, "num_DLA_cores", 0) or 0)
+
+
 def _check_dla_core(builder, dla_core: int) -> None:
     cores = int(getattr(builder, "num_DLA_cores", 0) or 0)
     if dla_core >= cores:
