@@ -42,7 +42,7 @@ out=${out:-runs/engines/${model}_${size}}
 mkdir -p "$out"
 onnx="$out/${model}_${size}.onnx"
 
-run() { echo "+ edgeseg $*" >&2; "$edgeseg" "$@"; }
+run() { echo "+ edgeseg $*" >&2; $edgeseg "$@"; }  # EDGESEG may be "python -m edgeseg"
 run export "$model" ${weights:+--weights "$weights"} "${classes_args[@]}" --input-size "$size" -o "$onnx"
 build_args=(--precision "$precision" ${profile:+--profile "$profile"})
 if [ "$precision" = int8 ]; then

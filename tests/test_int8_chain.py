@@ -81,3 +81,22 @@ def test_accuracy_guard_keeps_sensitive_ops_in_float_then_stops_with_a_report(fp
     assert report["sensitivity"][0]["sqnr_db"] <= report["sensitivity"][-1]["sqnr_db"]
     int8 = os.path.join(os.path.dirname(manifest), json.load(open(manifest))["outputs"]["onnxruntime_int8"])
     assert read_sidecar(os.path.normpath(int8))["quantization"]["excluded_nodes"] == accuracy["float_ops"]
+
+
+def test_build_engine_script_runs_the_chain_and_prints_one_table(fp32, tmp_path):
+    import subprocess
+
+    from conftest import REPO
+
+    _, data, _ = fp32
+    result = subprocess.run(
+        [os.path.join(REPO, "scripts", "build_engine.sh"), "lraspp_mobilenetv3", "--num-classes", "8",
+         "--input-size", "128x64", "--calib-data", data, "--val-data", data, "--precision", "int8",
+         "--profile", os.path.join(REPO, "engines", "xavier_nx.json"), "--out", str(tmp_path / "chain")],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=600,
+        env=dict(os.environ, EDGESEG="{} -m edgeseg".format(__import__("sys").executable),
+                 PYTHON=__import__("sys").executable))
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = result.stdout[result.stdout.index("== build_engine.sh summary"):]
+    assert "TensorRT not found" in summary and "| int8 |" in summary
+    assert summary.count("\n| lraspp_mobilenetv3_128x64") == 2
