@@ -5,7 +5,9 @@ Workstation stages (export) import torch lazily, so device stages run without it
 """
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional
 
@@ -40,12 +42,14 @@ class _Progress:
             self._bar.close()
 
 
-def _open(args: argparse.Namespace, path: str):
+def _open(args: argparse.Namespace, path: str, spinning: bool = True):
+    """Open an artifact with the preprocessing flags. `spinning=False` when other threads share the
+    CPU with ONNX Runtime (the run pipeline): idle workers then sleep instead of busy-waiting."""
     from .runtime import PreprocessOverrides, open_artifact
 
     overrides = PreprocessOverrides(mean=args.mean, std=args.std, bgr=args.bgr, size=args.input_size,
                                     num_classes=args.num_classes, classes=args.classes)
-    return open_artifact(path, overrides, threads=args.threads)
+    return open_artifact(path, overrides, threads=args.threads, spinning=spinning)
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -156,53 +160,102 @@ def cmd_run(args: argparse.Namespace) -> None:
     if not args.no_display and not WindowSink.available():
         print("no display (or OpenCV without GUI): not showing a window; --output saves the overlay",
               file=sys.stderr)
-    with _open(args, args.artifact) as segmenter:
-        progress = _Progress("frame")
-        try:
+    stop = threading.Event()
+    handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    progress = _Progress("frame")
+    try:
+        with _open(args, args.artifact, spinning=False) as segmenter:
             report = run(segmenter, args.source, output=args.output, display=not args.no_display, alpha=args.alpha,
-                         max_frames=args.max_frames, progress=progress)
-        finally:
-            progress.close()
-    print("{}: {} frames on {}".format(args.source, report["frames"], report["backend"]))
+                         max_frames=args.max_frames, progress=progress, sync=args.sync,
+                         visualize=args.visualize.split(","), hud=not args.no_hud, loop=args.loop, stop=stop,
+                         log=lambda line: print(line, file=sys.stderr))
+    finally:
+        progress.close()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    frames = report.pop("frame_times")
+    print("{}: {} frames on {} ({}{})".format(
+        args.source, report["frames"], report["backend"], report["mode"],
+        ", {} dropped".format(report["dropped_frames"]) if report["live"] else ""))
     print(format_table(report["stages_ms"]))
-    print("throughput {:.1f} fps{}".format(report["fps"], " (interrupted)" if report["interrupted"] else ""))
+    print("throughput {:.1f} fps{}".format(report["fps"], " (stopped early)" if report["interrupted"] else ""))
+    jetson = report.get("jetson")
+    if jetson and jetson["tegrastats"]:
+        print("Jetson: {:.1f} W mean input power, {:.2f} fps/W, GPU {:.0f}% mean, nvpmodel {}, jetson_clocks {}".format(
+            jetson["tegrastats"].get("power_in_w_mean") or float("nan"), jetson["fps_per_watt"] or float("nan"),
+            jetson["tegrastats"].get("gpu_load_mean") or float("nan"), jetson["power_mode"], jetson["jetson_clocks"]))
     if args.output:
         print("wrote {} ({} frames)".format(args.output, report["output_frames"]))
     if args.report:
-        write_json_atomic(args.report, report)
-        print("wrote {}".format(args.report))
+        _write_run_report(args.report, report, frames)
+
+
+def _write_run_report(path: str, report: Dict[str, Any], frames: List[Dict[str, float]]) -> None:
+    """REPORT.json, and beside it the per-frame REPORT.csv and the latency plot REPORT.png."""
+    from .frame_report import plot_latency_png, write_frames_csv
+
+    stem = os.path.splitext(path)[0]
+    write_json_atomic(path, report)
+    written = [path]
+    if frames:
+        write_frames_csv(frames, stem + ".csv")
+        plot_latency_png(frames, stem + ".png", title="{} on {}".format(os.path.basename(report["artifact"]),
+                                                                        report["backend"]))
+        written += [stem + ".csv", stem + ".png"]
+    print("wrote {}".format(", ".join(written)))
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from .bench import bench
+    from .bench import markdown
 
-    rows: List[Dict[str, Any]] = []
+    results = []  # type: List[Dict[str, Any]]
     for path in args.artifacts:
         try:
-            with _open(args, path) as segmenter:
-                rows.append(bench(segmenter, args.iterations, args.warmup))
+            results.append(_bench_one(args, path))
         except EdgesegError as exc:
             if len(args.artifacts) == 1:
                 raise
-            rows.append({"artifact": path, "error": str(exc)})
-    print(_bench_table(rows))
+            results.append({"artifact": path, "error": str(exc)})
+    print(markdown(results))
     if args.json:
-        write_json_atomic(args.json, {"iterations": args.iterations, "warmup": args.warmup, "results": rows})
+        write_json_atomic(args.json, {"iterations": args.iterations, "warmup": args.warmup, "results": results})
         print("wrote {}".format(args.json))
+    if args.csv:
+        _write_bench_csv(args.csv, results)
+        print("wrote {}".format(args.csv))
 
 
-def _bench_table(rows: List[Dict[str, Any]]) -> str:
-    header = "| artifact | backend | precision | input | MB | mean ms | p50 | p90 | p99 | fps |"
-    lines = [header, "|" + "---|" * header.count(" | ") + "---|"]
-    for row in rows:
-        if "error" in row:
-            lines.append("| {} | failed: {} |".format(os.path.basename(row["artifact"]), row["error"]))
-            continue
-        stats = row["latency_ms"]
-        lines.append("| {} | {} | {} | {} | {:.1f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.1f} |".format(
-            os.path.basename(row["artifact"]), row["backend"], row["precision"], row["input_size"], row["size_mb"],
-            stats["mean"], stats["p50"], stats["p90"], stats["p99"], row["fps"]))
-    return "\n".join(lines)
+def _bench_one(args: argparse.Namespace, path: str) -> Dict[str, Any]:
+    """Engine-only numbers, plus end to end on --source and mIoU on --data when given."""
+    from .bench import bench
+
+    with _open(args, path) as segmenter:
+        result = bench(segmenter, args.iterations, args.warmup, seconds=args.seconds, batch=args.batch)
+        if args.source:
+            from .stream.loop import run
+
+            report = run(segmenter, args.source, max_frames=args.frames, log=lambda *_: None)
+            report.pop("frame_times")
+            result["end_to_end"] = {"fps": report["fps"], "frames": report["frames"],
+                                    "latency_ms": report["stages_ms"]["end_to_end"]}
+        if args.data:
+            from .evaluate import evaluate
+
+            result["miou"] = evaluate(segmenter, args.data, ignore_index=args.ignore_index)["miou"]
+    return result
+
+
+def _write_bench_csv(path: str, results: List[Dict[str, Any]]) -> None:
+    import csv
+
+    from .artifacts import atomic_path
+    from .bench import COLUMNS, table_rows
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow([title for _, title in COLUMNS])
+            writer.writerows(table_rows(results))
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -377,21 +430,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write the artifact path, note and sidecar here")
     p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("run", parents=[common, model_flags], help="segment a video, timing every stage")
+    p = sub.add_parser("run", parents=[common, model_flags], help="segment a video or camera, timing every stage")
     p.add_argument("artifact")
-    p.add_argument("--source", required=True, help="video file, camera index or stream URL")
-    p.add_argument("--output", help="write the overlay video here (.mp4, .avi)")
-    p.add_argument("--report", help="write the latency report as JSON here")
+    p.add_argument("--source", required=True,
+                   help="video file, image folder, camera (0, /dev/video0), rtsp:// or http:// URL, "
+                        "GStreamer pipeline, or csi://0 (Jetson CSI camera)")
+    p.add_argument("--output", help="a video (.mp4, .avi, ...) or an image folder")
+    p.add_argument("--report", help="latency report: REPORT.json, plus per-frame REPORT.csv and plot REPORT.png")
     p.add_argument("--no-display", action="store_true", help="do not open a window")
+    p.add_argument("--visualize", default="overlay", help="overlay, mask, or overlay,mask (side by side)")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity")
+    p.add_argument("--no-hud", action="store_true", help="no fps / per-stage ms on the output")
+    p.add_argument("--sync", action="store_true", help="run the stages one after another (for comparison)")
+    p.add_argument("--loop", action="store_true", help="restart a video file at its end (long benchmarks)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("bench", parents=[common, model_flags], help="engine-only latency and throughput")
+    p = sub.add_parser("bench", parents=[common, model_flags], help="latency, fps and mIoU of several artifacts")
     p.add_argument("artifacts", nargs="+")
     p.add_argument("--iterations", type=int, default=100)
+    p.add_argument("--seconds", type=float, help="time for this long instead of --iterations")
     p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--batch", type=int, default=1, help="batch size (models exported with --dynamic)")
+    p.add_argument("--source", help="also run end to end over this video")
+    p.add_argument("--frames", type=int, default=200, help="frames of --source (default 200)")
+    p.add_argument("--data", help="also evaluate mIoU on this labelled data")
+    p.add_argument("--ignore-index", type=int, default=255)
     p.add_argument("--json", help="write the results as JSON here")
+    p.add_argument("--csv", help="write the table as CSV here")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("eval", parents=[common, model_flags], help="mIoU on labelled images")

@@ -1,7 +1,6 @@
-"""Per-stage latency records, percentile summaries and their table/JSON forms."""
-import time
+"""Percentile summaries of latencies and their text table."""
 from collections import OrderedDict
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 
@@ -19,50 +18,6 @@ def summarize(samples_ms: Sequence[float]) -> Dict[str, float]:
     stats["min"] = float(values.min())
     stats["max"] = float(values.max())
     return stats
-
-
-class StageTimer:
-    """Collects one duration per stage per frame: `with timer.stage("infer"): ...`."""
-
-    def __init__(self, stages: Iterable[str]) -> None:
-        self.samples = OrderedDict((name, []) for name in stages)  # type: Dict[str, List[float]]
-        self._started = time.perf_counter()
-        self._stopped = None  # type: Optional[float]
-
-    def add(self, stage: str, milliseconds: float) -> None:
-        self.samples[stage].append(milliseconds)
-
-    def stage(self, name: str) -> "_Span":
-        return _Span(self, name)
-
-    def stop(self) -> None:
-        self._stopped = time.perf_counter()
-
-    @property
-    def elapsed_s(self) -> float:
-        return (self._stopped or time.perf_counter()) - self._started
-
-    def report(self, frames: int) -> Dict[str, object]:
-        """Per-stage statistics, the sum of stage means, and throughput over the wall time."""
-        stages = OrderedDict((name, summarize(values)) for name, values in self.samples.items())
-        elapsed = self.elapsed_s
-        return {
-            "frames": frames,
-            "wall_seconds": elapsed,
-            "fps": frames / elapsed if elapsed > 0 else 0.0,
-            "stages_ms": stages,
-        }
-
-
-class _Span:
-    def __init__(self, timer: StageTimer, name: str) -> None:
-        self._timer, self._name = timer, name
-
-    def __enter__(self) -> None:
-        self._start = time.perf_counter()
-
-    def __exit__(self, *exc) -> None:
-        self._timer.add(self._name, (time.perf_counter() - self._start) * 1000.0)
 
 
 def format_table(rows: "OrderedDict[str, Dict[str, float]]", title: str = "stage") -> str:

@@ -1,13 +1,15 @@
-"""`edgeseg run`: capture → preprocess → infer → postprocess → write, timed per stage."""
-import time
-from typing import Any, Callable, Dict, Optional
+"""`edgeseg run`: open the source and sinks, run the pipeline, assemble the report."""
+import threading
+from typing import Any, Callable, Dict, Optional, Sequence
 
-from ..profiling import StageTimer, summarize
+from ..envinfo import power_mode
+from ..errors import SourceError
+from ..frame_report import TegraStats, fps_per_watt, jetson_clocks_active
 from ..runtime.artifact import Segmenter
-from .sinks import VideoFileSink, WindowSink
-from .sources import VideoSource
-
-STAGES = ("capture", "preprocess", "infer", "postprocess", "write")
+from .pipeline import Pipeline
+from .render import Renderer
+from .sinks import open_sinks
+from .sources import open_source
 
 
 def run(
@@ -18,60 +20,58 @@ def run(
     alpha: float = 0.5,
     max_frames: Optional[int] = None,
     progress: Optional[Callable[[int, Optional[int]], None]] = None,
+    sync: bool = False,
+    visualize: Sequence[str] = ("overlay",),
+    hud: bool = True,
+    loop: bool = False,
+    stop: Optional[threading.Event] = None,
+    log=print,
 ) -> Dict[str, Any]:
-    """Segment every frame of `source`; returns the latency report. Ctrl-C ends early, cleanly."""
-    video = VideoSource(source)
-    timer = StageTimer(STAGES)
-    end_to_end = []
-    sink = None
-    window = WindowSink() if display and WindowSink.available() else None
-    frames = 0
-    total = video.frame_count if max_frames is None else min(max_frames, video.frame_count or max_frames)
-    interrupted = False
+    """Segment `source` into `output` (video file or image folder) and/or a window; returns the report."""
+    renderer = Renderer(segmenter.palette.bgr_array(), visualize, alpha)
+    frames = open_source(source, loop=loop, log=log)
     try:
-        while max_frames is None or frames < max_frames:
-            started = time.perf_counter()
-            with timer.stage("capture"):
-                frame = video.read()
-            if frame is None:
-                timer.samples["capture"].pop()  # the read that found the end is not a frame
-                break
-            with timer.stage("preprocess"):
-                blob = segmenter.preprocess(frame)
-            with timer.stage("infer"):
-                raw = segmenter.backend.infer(blob)
-            with timer.stage("postprocess"):
-                shown = segmenter.overlay(frame, segmenter.postprocess(raw), alpha)
-            with timer.stage("write"):
-                if output is not None:
-                    if sink is None:
-                        sink = VideoFileSink(output, video.fps, (frame.shape[1], frame.shape[0]))
-                    sink.write(shown)
-                if window is not None and not window.write(shown):
-                    break
-            end_to_end.append((time.perf_counter() - started) * 1000.0)
-            frames += 1
-            if progress is not None:
-                progress(frames, total)
-    except KeyboardInterrupt:
-        interrupted = True
+        first = frames.read()
+        if first is None:
+            raise SourceError("{}: delivered no frame".format(source))
+        width = first.shape[1] * len(renderer.visualize)
+        sinks = open_sinks(output, display, frames.fps, (width, first.shape[0]))
+        pipeline = Pipeline(segmenter, _Prepend(first, frames), sinks, renderer, sync=sync, hud=hud,
+                            max_frames=max_frames, stop=stop, progress=progress)
+        with TegraStats() as power:  # a no-op off a Jetson
+            report = pipeline.run()
     finally:
-        timer.stop()
-        video.close()
-        if sink is not None:
-            sink.close()
-        if window is not None:
-            window.close()
-    report = timer.report(frames)
-    report["stages_ms"]["total"] = summarize(end_to_end)
+        frames.close()
+    if power.available:
+        summary = power.summary()
+        report["jetson"] = {"tegrastats": summary, "fps_per_watt": fps_per_watt(report["fps"], summary),
+                            "power_mode": power_mode(), "jetson_clocks": jetson_clocks_active()}
     report.update(
         artifact=segmenter.path,
         backend=segmenter.describe(),
         source=source,
-        source_fps=video.fps,
+        source_fps=frames.fps,
+        live=frames.live,
         output=output,
-        output_frames=sink.frames if sink is not None else 0,
+        output_frames=sum(getattr(s, "frames", 0) for s in sinks if hasattr(s, "frames")),
         input_size=list(segmenter.spec.size),
-        interrupted=interrupted,
+        visualize=list(renderer.visualize),
     )
+    report["frame_times"] = pipeline.frames
     return report
+
+
+class _Prepend:
+    """The source with its already-read first frame put back in front."""
+
+    def __init__(self, first, source) -> None:
+        self._first, self._source = first, source
+
+    def __getattr__(self, name: str):
+        return getattr(self._source, name)
+
+    def read(self):
+        if self._first is not None:
+            frame, self._first = self._first, None
+            return frame
+        return self._source.read()

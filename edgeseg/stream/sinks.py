@@ -1,6 +1,6 @@
-"""Frame sinks: a video file written atomically, and an on-screen window."""
+"""Frame sinks: a video file (written atomically), an image folder, an on-screen window."""
 import os
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -11,8 +11,19 @@ from ..errors import ConfigError
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
 
 
-class VideoFileSink:
-    """Writes frames to a partial file beside `path`; `close()` moves it into place (even after Ctrl-C)."""
+class Sink:
+    """Takes rendered frames. `write` returns False when the user asked to stop (a window)."""
+
+    def write(self, frame: np.ndarray) -> Optional[bool]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Finish the output; safe to call twice."""
+
+
+class VideoFileSink(Sink):
+    """Writes frames to a partial file beside `path`; `close()` moves it into place (even after Ctrl-C).
+    Frames of another size than the first are resized to it (a video has one size)."""
 
     def __init__(self, path: str, fps: float, size: Tuple[int, int]) -> None:
         extension = os.path.splitext(path)[1].lower()
@@ -22,8 +33,8 @@ class VideoFileSink:
             self._partial = partial_path(path)
         except OSError as exc:
             raise ConfigError("{}: cannot write here ({}); choose another --output".format(path, exc.strerror))
-        self.path = path
-        self._writer = cv2.VideoWriter(self._partial, cv2.VideoWriter_fourcc(*FOURCC[extension]), fps, size)
+        self.path, self.size = path, tuple(size)
+        self._writer = cv2.VideoWriter(self._partial, cv2.VideoWriter_fourcc(*FOURCC[extension]), fps, self.size)
         if not self._writer.isOpened():
             os.remove(self._partial)
             raise ConfigError("{}: OpenCV cannot open a {} writer; try an .avi or .mp4 path".format(
@@ -31,6 +42,8 @@ class VideoFileSink:
         self.frames = 0
 
     def write(self, frame: np.ndarray) -> None:
+        if (frame.shape[1], frame.shape[0]) != self.size:
+            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
         self._writer.write(frame)
         self.frames += 1
 
@@ -41,7 +54,24 @@ class VideoFileSink:
             os.replace(self._partial, self.path)
 
 
-class WindowSink:
+class ImageFolderSink(Sink):
+    """One image per frame: FOLDER/frame_000000.jpg, ..."""
+
+    def __init__(self, folder: str, extension: str = ".jpg") -> None:
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError("{}: cannot create the output folder ({})".format(folder, exc.strerror))
+        self.folder, self.extension, self.frames = folder, extension, 0
+
+    def write(self, frame: np.ndarray) -> None:
+        path = os.path.join(self.folder, "frame_{:06d}{}".format(self.frames, self.extension))
+        if not cv2.imwrite(path, frame):
+            raise ConfigError("{}: cannot write the image".format(path))
+        self.frames += 1
+
+
+class WindowSink(Sink):
     """An OpenCV window; `available()` says whether this OpenCV build and session can show one."""
 
     def __init__(self, title: str = "edgeseg") -> None:
@@ -66,3 +96,20 @@ def _gui_line() -> str:
         if line.strip().startswith("GUI:"):
             return line
     return ""
+
+
+def open_sinks(output: Optional[str], display: bool, fps: float, size: Tuple[int, int]) -> List[Sink]:
+    """A video file (known video extension), an image folder (any other path), and/or a window."""
+    sinks = []  # type: List[Sink]
+    if output:
+        extension = os.path.splitext(output)[1].lower()
+        if extension in FOURCC:
+            sinks.append(VideoFileSink(output, fps, size))
+        elif not extension or os.path.isdir(output):
+            sinks.append(ImageFolderSink(output))
+        else:
+            raise ConfigError("{}: not a video ({}) nor a folder; choose another --output".format(
+                output, ", ".join(sorted(FOURCC))))
+    if display and WindowSink.available():
+        sinks.append(WindowSink())
+    return sinks

@@ -1,0 +1,217 @@
+"""`edgeseg run`: capture → preprocess → infer → postprocess → write, as threads joined by bounded
+queues (so CPU work overlaps inference), or one after another with `sync=True`.
+
+Files deliver every frame in order (blocking queues). Live sources keep only the newest frame: when
+preprocessing is busy, the waiting frame is replaced and counted as dropped (latency over
+completeness). Every frame carries a timestamp at each stage boundary and the work time of each stage.
+`stop` (a threading.Event, set by SIGINT/SIGTERM in the CLI) ends the run cleanly: the output file is
+closed and playable and the report is complete.
+"""
+import queue
+import threading
+import time
+from collections import OrderedDict, deque
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..frame_report import stage_statistics
+from ..runtime.artifact import Segmenter
+from .render import Renderer, draw_hud
+from .sinks import Sink
+from .sources import FrameSource
+
+STAGES = ("capture", "preprocess", "infer", "postprocess", "write")
+_END = object()  # flows down the queues after the last frame
+
+
+class _Frame:
+    __slots__ = ("index", "image", "data", "times")
+
+    def __init__(self, index: int, image: np.ndarray, times: Dict[str, float]) -> None:
+        self.index, self.image, self.data, self.times = index, image, None, times
+
+
+class _Hud:
+    """Running fps and per-stage means over the last frames, for the on-image HUD."""
+
+    def __init__(self, window: int = 30) -> None:
+        self.ends = deque(maxlen=window)  # type: deque
+        self.work = {name: deque(maxlen=window) for name in STAGES[:-1]}
+
+    def update(self, frame: _Frame) -> None:
+        self.ends.append(frame.times["postprocessed"])
+        for name, values in self.work.items():
+            values.append(frame.times["work_" + name])
+
+    def draw(self, image: np.ndarray) -> None:
+        span = self.ends[-1] - self.ends[0] if len(self.ends) > 1 else 0.0
+        fps = (len(self.ends) - 1) / span if span > 0 else 0.0
+        draw_hud(image, fps, OrderedDict((n, float(np.mean(v))) for n, v in self.work.items()))
+
+
+class Pipeline:
+    """One run of a segmenter over a source into sinks; `run()` returns the report."""
+
+    def __init__(self, segmenter: Segmenter, source: FrameSource, sinks: Sequence[Sink], renderer: Renderer,
+                 sync: bool = False, hud: bool = True, max_frames: Optional[int] = None,
+                 stop: Optional[threading.Event] = None, progress: Optional[Callable[[int, Optional[int]], None]] = None,
+                 queue_size: int = 2) -> None:
+        self.segmenter, self.source, self.sinks, self.renderer = segmenter, source, list(sinks), renderer
+        self.sync, self.max_frames, self.progress = sync, max_frames, progress
+        self.hud = _Hud() if hud else None
+        self.stop = stop or threading.Event()
+        self.queue_size = queue_size
+        self.frames = []  # type: List[Dict[str, float]]
+        self.dropped = 0
+        self._errors = []  # type: List[BaseException]
+        self._index = 0
+
+    # -- the stages: each takes a frame, does its work, stamps the boundary ---------------------------------
+    def _capture(self) -> Optional[_Frame]:
+        if self.stop.is_set() or (self.max_frames is not None and self._index >= self.max_frames):
+            return None
+        started = time.perf_counter()
+        image = self.source.read()
+        if image is None:
+            return None
+        now = time.perf_counter()
+        frame = _Frame(self._index, image, {"index": self._index, "capture_start": started, "captured": now,
+                                            "work_capture": (now - started) * 1000.0})
+        self._index += 1
+        return frame
+
+    def _timed(self, frame: _Frame, stage: str, boundary: str, work: Callable[[], Any]) -> None:
+        started = time.perf_counter()
+        frame.data = work()
+        now = time.perf_counter()
+        frame.times[boundary] = now
+        frame.times["work_" + stage] = (now - started) * 1000.0
+
+    def _preprocess(self, frame: _Frame) -> None:
+        self._timed(frame, "preprocess", "preprocessed", lambda: self.segmenter.preprocess(frame.image))
+
+    def _infer(self, frame: _Frame) -> None:
+        self._timed(frame, "infer", "inferred", lambda: self.segmenter.backend.infer(frame.data))
+
+    def _postprocess(self, frame: _Frame) -> None:
+        self._timed(frame, "postprocess", "postprocessed",
+                    lambda: self.renderer(frame.image, self.segmenter.postprocess(frame.data)))
+
+    def _write(self, frame: _Frame) -> None:
+        started = time.perf_counter()
+        if self.hud is not None:
+            self.hud.update(frame)
+            self.hud.draw(frame.data)
+        for sink in self.sinks:
+            if sink.write(frame.data) is False:  # a window closed with q / Esc
+                self.stop.set()
+        now = time.perf_counter()
+        frame.times["written"] = now
+        frame.times["work_write"] = (now - started) * 1000.0
+        frame.image = frame.data = None
+        self.frames.append(frame.times)
+        if self.progress is not None:
+            self.progress(len(self.frames), self.source.frame_count)
+
+    # -- running -------------------------------------------------------------------------------------------
+    def _run_sync(self) -> None:
+        frame = self._capture()
+        while frame is not None:
+            self._preprocess(frame)
+            self._infer(frame)
+            self._postprocess(frame)
+            self._write(frame)
+            frame = self._capture()
+
+    def _worker(self, work: Callable[[_Frame], None], inbox: "queue.Queue", outbox: Optional["queue.Queue"]) -> None:
+        try:
+            while True:
+                frame = inbox.get()
+                if frame is _END:
+                    break
+                work(frame)
+                if outbox is not None:
+                    outbox.put(frame)
+        except BaseException as exc:  # reported by run(); stop the others
+            self._errors.append(exc)
+            self.stop.set()
+            while inbox.get() is not _END:  # let the upstream stages finish
+                pass
+        finally:
+            if outbox is not None:
+                outbox.put(_END)
+
+    def _capture_loop(self, outbox: "queue.Queue") -> None:
+        try:
+            frame = self._capture()
+            while frame is not None:
+                if self.source.live:
+                    try:
+                        outbox.put_nowait(frame)
+                    except queue.Full:  # keep the newest frame only
+                        try:
+                            outbox.get_nowait()
+                            self.dropped += 1
+                        except queue.Empty:
+                            pass
+                        outbox.put(frame)
+                else:
+                    outbox.put(frame)
+                frame = self._capture()
+        except BaseException as exc:
+            self._errors.append(exc)
+            self.stop.set()
+        finally:
+            outbox.put(_END)
+
+    def _run_threaded(self) -> None:
+        size = 1 if self.source.live else self.queue_size  # live: no frame waits behind another
+        queues = [queue.Queue(maxsize=size) for _ in range(4)]
+        works = [self._preprocess, self._infer, self._postprocess, self._write]
+        threads = [threading.Thread(target=self._capture_loop, args=(queues[0],), name="edgeseg-capture")]
+        for i, (work, name) in enumerate(zip(works, STAGES[1:])):
+            outbox = queues[i + 1] if i + 1 < len(queues) else None
+            threads.append(threading.Thread(target=self._worker, args=(work, queues[i], outbox),
+                                            name="edgeseg-" + name))
+        for thread in threads:
+            thread.daemon = True
+            thread.start()
+        try:
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.2)  # a timed join keeps the main thread responsive to signals
+        except KeyboardInterrupt:  # no signal handler installed: stop, then let the stages drain
+            self.stop.set()
+            for thread in threads:
+                thread.join()
+
+    def run(self) -> Dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            if self.sync:
+                self._run_sync()
+            else:
+                self._run_threaded()
+        except KeyboardInterrupt:
+            self.stop.set()
+        finally:
+            wall = time.perf_counter() - started
+            for sink in self.sinks:
+                sink.close()
+        if self._errors:
+            raise self._errors[0]
+        return self.report(wall)
+
+    def report(self, wall_seconds: float) -> Dict[str, Any]:
+        """Per-stage work times, queue waits and end-to-end latency (capture → written), fps, drops."""
+        return {
+            "mode": "sync" if self.sync else "pipelined",
+            "frames": len(self.frames),
+            "dropped_frames": self.dropped,
+            "reconnects": getattr(self.source, "reconnects", 0),
+            "wall_seconds": wall_seconds,
+            "fps": len(self.frames) / wall_seconds if wall_seconds > 0 else 0.0,
+            "stages_ms": stage_statistics(self.frames),
+            "interrupted": self.stop.is_set(),
+        }

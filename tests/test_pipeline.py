@@ -1,0 +1,150 @@
+"""The run loop: pipelined and --sync agree, live sources drop frames, stops are clean, faults are clear."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from edgeseg.runtime import open_artifact
+from edgeseg.stream.loop import run
+from edgeseg.stream.pipeline import Pipeline
+from edgeseg.stream.render import Renderer
+from edgeseg.stream.sinks import ImageFolderSink, VideoFileSink
+from edgeseg.stream.sources import FrameSource
+
+from conftest import REPO
+
+QUIET = lambda *_: None  # noqa: E731
+
+
+def edgeseg_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("edgeseg-")]
+
+
+class GeneratedSource(FrameSource):
+    """A real in-memory source: `count` distinct frames, optionally live and optionally paced."""
+
+    def __init__(self, count, live=False, interval=0.0, sizes=((320, 180),)):
+        self.name, self.live, self.fps, self.frame_count, self.reconnects = "generated", live, 30.0, count, 0
+        self._count, self._interval, self._sizes, self._index = count, interval, sizes, 0
+
+    def read(self):
+        if self._index >= self._count:
+            return None
+        if self._interval:
+            time.sleep(self._interval)
+        width, height = self._sizes[self._index % len(self._sizes)]
+        frame = np.full((height, width, 3), (self._index * 37) % 256, np.uint8)
+        cv2.putText(frame, str(self._index), (5, height - 5), cv2.FONT_HERSHEY_SIMPLEX, 1, (255, 0, 0), 2)
+        self._index += 1
+        return frame
+
+    def close(self):
+        pass
+
+
+def pipeline(segmenter, source, sinks, **options):
+    renderer = Renderer(segmenter.palette.bgr_array(), ("overlay",), 0.5)
+    return Pipeline(segmenter, source, sinks, renderer, hud=False, **options)
+
+
+def test_pipelined_and_sync_write_the_same_frames_in_order(classmap_onnx, tmp_path):
+    with open_artifact(classmap_onnx) as segmenter:
+        for mode in ("sync", "pipelined"):
+            sink = ImageFolderSink(str(tmp_path / mode), ".png")
+            report = pipeline(segmenter, GeneratedSource(10), [sink], sync=mode == "sync").run()
+            assert report["frames"] == 10 and report["dropped_frames"] == 0 and report["mode"] == mode
+    names = sorted(os.listdir(str(tmp_path / "sync")))
+    assert names == sorted(os.listdir(str(tmp_path / "pipelined"))) and len(names) == 10
+    for name in names:
+        a = cv2.imread(str(tmp_path / "sync" / name))
+        b = cv2.imread(str(tmp_path / "pipelined" / name))
+        assert np.array_equal(a, b), name
+    assert not edgeseg_threads()
+
+
+def test_every_stage_is_timed_per_frame(classmap_onnx):
+    with open_artifact(classmap_onnx) as segmenter:
+        p = pipeline(segmenter, GeneratedSource(6), [])
+        report = p.run()
+    assert set(report["stages_ms"]) == {"capture", "preprocess", "infer", "postprocess", "write", "queue_wait", "end_to_end"}
+    for times in p.frames:
+        order = [times[k] for k in ("capture_start", "captured", "preprocessed", "inferred", "postprocessed",
+                                    "written")]
+        assert order == sorted(order)
+
+
+def test_a_live_source_keeps_only_the_newest_frame(classmap_onnx):
+    with open_artifact(classmap_onnx) as segmenter:
+        backend = segmenter.backend
+        real_infer = backend.infer
+        backend.infer = lambda blob: (time.sleep(0.05), real_infer(blob))[1]
+        report = pipeline(segmenter, GeneratedSource(60, live=True, interval=0.002), []).run()
+        backend.infer = real_infer
+    assert report["dropped_frames"] > 0 and report["frames"] + report["dropped_frames"] <= 60
+    assert report["frames"] < 60
+
+
+def test_stop_ends_a_run_cleanly_and_the_video_plays(classmap_onnx, tmp_path):
+    stop = threading.Event()
+    out = str(tmp_path / "stopped.avi")
+    with open_artifact(classmap_onnx) as segmenter:
+        sink = VideoFileSink(out, 10.0, (320, 180))
+        p = pipeline(segmenter, GeneratedSource(10_000, live=False, interval=0.001), [sink], stop=stop)
+        threading.Timer(0.5, stop.set).start()
+        started = time.perf_counter()
+        report = p.run()
+    assert time.perf_counter() - started < 10 and report["interrupted"] and 0 < report["frames"] < 10_000
+    capture = cv2.VideoCapture(out)
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == report["frames"] and capture.read()[0]
+    assert not edgeseg_threads()
+
+
+def test_a_failing_stage_raises_instead_of_hanging(classmap_onnx):
+    with open_artifact(classmap_onnx) as segmenter:
+        backend = segmenter.backend
+        backend.infer = lambda blob: (_ for _ in ()).throw(RuntimeError("device lost"))
+        with pytest.raises(RuntimeError, match="device lost"):
+            pipeline(segmenter, GeneratedSource(50), []).run()
+    assert not edgeseg_threads()
+
+
+def test_frames_that_change_size(classmap_onnx, tmp_path):
+    out = str(tmp_path / "sizes.avi")
+    with open_artifact(classmap_onnx) as segmenter:
+        sink = VideoFileSink(out, 10.0, (320, 180))
+        report = pipeline(segmenter, GeneratedSource(6, sizes=((320, 180), (200, 300))), [sink]).run()
+    assert report["frames"] == 6 and int(cv2.VideoCapture(out).get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+
+
+def test_mask_and_overlay_side_by_side(classmap_onnx, street_video, tmp_path):
+    with open_artifact(classmap_onnx) as segmenter:
+        report = run(segmenter, street_video, output=str(tmp_path / "frames"), max_frames=2,
+                     visualize=("overlay", "mask"), log=QUIET)
+    image = cv2.imread(str(tmp_path / "frames" / "frame_000000.jpg"))
+    assert report["frames"] == 2 and image.shape[:2] == (180, 640)
+
+
+def test_sigint_stops_the_cli_cleanly(classmap_onnx, street_video, tmp_path):
+    out, report = tmp_path / "sigint.avi", tmp_path / "sigint.json"
+    process = subprocess.Popen([sys.executable, "-m", "edgeseg", "run", classmap_onnx, "--source", street_video,
+                                "--loop", "--output", str(out), "--report", str(report), "--no-display"],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    deadline = time.time() + 60
+    while not out.parent.exists() or not any(n.startswith(".sigint") for n in os.listdir(str(tmp_path))):
+        assert time.time() < deadline
+        time.sleep(0.2)
+    time.sleep(1.5)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    data = json.loads(report.read_text())
+    assert data["interrupted"] and data["frames"] > 0
+    assert int(cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT)) == data["frames"]
+    assert (tmp_path / "sigint.csv").exists() and (tmp_path / "sigint.png").exists()
