@@ -96,3 +96,19 @@ def test_bare_onnx_without_sidecar_runs_with_flags(logits_onnx, street_video, tm
     assert result.returncode == 0, result.stderr
     info = run_cli("info", bare, block_torch=True)
     assert "no sidecar" in info.stdout and "TensorSpec('input', (1, 3, {}, {})".format(SIZE[1], SIZE[0]) in info.stdout
+
+
+def test_bench_end_to_end_miou_csv_and_seconds(classmap_onnx, street_video, labelled_set, tmp_path):
+    out_csv, out_json = tmp_path / "bench.csv", tmp_path / "bench.json"
+    result = run_cli("bench", classmap_onnx, "--seconds", "0.5", "--warmup", "1", "--source", street_video,
+                     "--frames", "4", "--data", labelled_set, "--csv", out_csv, "--json", out_json, block_torch=True)
+    assert result.returncode == 0, result.stderr
+    row = json.loads(out_json.read_text())["results"][0]
+    assert row["latency_ms"]["count"] >= 1 and row["end_to_end"]["frames"] == 4 and 0 <= row["miou"] <= 1
+    lines = out_csv.read_text().splitlines()
+    assert lines[0].startswith("artifact,model,precision") and len(lines) == 2 and "end-to-end fps" in lines[0]
+
+
+def test_bench_batch_needs_a_dynamic_model(classmap_onnx):
+    result = run_cli("bench", classmap_onnx, "--batch", "4", "--iterations", "1", block_torch=True)
+    assert result.returncode == 2 and "--dynamic" in result.stderr

@@ -56,7 +56,7 @@ class Pipeline:
     def __init__(self, segmenter: Segmenter, source: FrameSource, sinks: Sequence[Sink], renderer: Renderer,
                  sync: bool = False, hud: bool = True, max_frames: Optional[int] = None,
                  stop: Optional[threading.Event] = None, progress: Optional[Callable[[int, Optional[int]], None]] = None,
-                 queue_size: int = 2) -> None:
+                 queue_size: int = 1) -> None:
         self.segmenter, self.source, self.sinks, self.renderer = segmenter, source, list(sinks), renderer
         self.sync, self.max_frames, self.progress = sync, max_frames, progress
         self.hud = _Hud() if hud else None
@@ -166,8 +166,7 @@ class Pipeline:
             outbox.put(_END)
 
     def _run_threaded(self) -> None:
-        size = 1 if self.source.live else self.queue_size  # live: no frame waits behind another
-        queues = [queue.Queue(maxsize=size) for _ in range(4)]
+        queues = [queue.Queue(maxsize=1 if self.source.live else self.queue_size) for _ in range(4)]
         works = [self._preprocess, self._infer, self._postprocess, self._write]
         threads = [threading.Thread(target=self._capture_loop, args=(queues[0],), name="edgeseg-capture")]
         for i, (work, name) in enumerate(zip(works, STAGES[1:])):
