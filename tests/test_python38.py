@@ -46,7 +46,8 @@ def test_numpy_and_opencv_modules_pass_their_tests_on_numpy117():
                                    universal_newlines=True).stdout.strip()
     assert numpy_version.startswith("1.17.")
     tests = ["tests/test_preprocess.py", "tests/test_metrics.py", "tests/test_artifacts.py", "tests/test_palettes.py",
-             "tests/test_synthetic.py"]
+             "tests/test_synthetic.py", "tests/test_sources.py", "tests/test_frame_report.py",
+             "tests/test_transforms.py", "tests/test_class_weights.py", "tests/test_datasets.py"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests", "torch_blocker")]))
     result = subprocess.run([py38, "-m", "pytest", "-q", "-p", "no:cacheprovider"] + tests, cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
