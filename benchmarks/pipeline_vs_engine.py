@@ -10,7 +10,6 @@ over 2,000 frames.
 import argparse
 import os
 import tempfile
-import threading
 
 from edgeseg.bench import bench
 from edgeseg.export import export

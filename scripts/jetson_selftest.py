@@ -9,7 +9,6 @@ import sys
 import traceback
 from typing import Dict, List, Optional
 
-import numpy as np
 
 from edgeseg.bench import bench
 from edgeseg.calibrate import calibrate

@@ -7,7 +7,7 @@ import pytest
 
 from edgeseg.errors import SourceError
 from edgeseg.stream import sources
-from edgeseg.stream.sources import (CaptureSource, FrameSource, ImageFolderSource, VideoFileSource, VideoSource,
+from edgeseg.stream.sources import (CaptureSource, FrameSource, ImageFolderSource, VideoFileSource,
                                     csi_pipeline, open_source)
 
 FRAMES = 8
@@ -77,16 +77,6 @@ def test_video_loop_restarts_at_frame_zero(video):
     assert np.array_equal(frames[FRAMES], frames[0]) and np.array_equal(frames[2 * FRAMES], frames[0])
     assert np.array_equal(frames[FRAMES + 3], frames[3])
     assert not np.array_equal(frames[FRAMES], frames[FRAMES - 1])
-
-
-def test_video_source_alias_keeps_the_old_interface(video, tmp_path):
-    source = VideoSource(video)
-    assert source.fps == pytest.approx(10.0) and source.frame_count == FRAMES and source.source == video
-    assert sum(1 for _ in source) == FRAMES
-    source.close()
-    source.close()  # twice is fine
-    with pytest.raises(SourceError, match="no such video"):
-        VideoSource(str(tmp_path / "nope.mp4"))
 
 
 def test_mjpg_avi_and_fps_override(tmp_path):

@@ -2,12 +2,11 @@
 import os
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 
 from ..artifacts import read_sidecar, require_file
 from ..errors import ArtifactError, ConfigError
-from ..palettes import Palette, colorize, palette_for
+from ..palettes import Palette, palette_for
 from ..preprocess import PreprocessSpec, Preprocessor
 from .base import Backend
 from .onnxruntime import OnnxRuntimeBackend
@@ -64,7 +63,6 @@ class Segmenter:
         self.output_kind = output_kind
         self.palette = palette
         self.preprocess = Preprocessor(spec, backend.input_spec.dtype)
-        self._colors_bgr = palette.bgr_array()
 
     @property
     def num_classes(self) -> int:
@@ -77,13 +75,6 @@ class Segmenter:
 
     def predict(self, frame_bgr: np.ndarray) -> np.ndarray:
         return self.postprocess(self.backend.infer(self.preprocess(frame_bgr)))
-
-    def overlay(self, frame_bgr: np.ndarray, class_map: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-        """Colour the class map, resize it to the frame (nearest) and blend it over the frame."""
-        height, width = frame_bgr.shape[:2]
-        if class_map.shape != (height, width):
-            class_map = cv2.resize(class_map, (width, height), interpolation=cv2.INTER_NEAREST)
-        return cv2.addWeighted(frame_bgr, 1.0 - alpha, colorize(class_map, self._colors_bgr), alpha, 0.0)
 
     def describe(self) -> str:
         return self.backend.describe()

@@ -162,11 +162,6 @@ class FrameSource:
     def close(self) -> None:
         """Release the source; safe to call twice."""
 
-    @property
-    def source(self) -> str:
-        """The old VideoSource attribute: same as `name`."""
-        return self.name
-
     def __iter__(self) -> Iterator[np.ndarray]:
         frame = self.read()
         while frame is not None:
@@ -567,8 +562,3 @@ def open_source(
                           "or a stream (rtsp://, http://, https://)".format(redact(spec)))
     raise SourceError("{}: no such video file or image folder (no such file or folder); check the path "
                       "(cameras are 0, /dev/video0 or csi://0; streams rtsp://...)".format(spec))
-
-
-def VideoSource(source: Union[str, int]) -> FrameSource:
-    """The former VideoSource class, kept for callers: `open_source(str(source))` with the defaults."""
-    return open_source(str(source))
