@@ -31,12 +31,12 @@ def run(
     renderer = Renderer(segmenter.palette.bgr_array(), visualize, alpha)
     frames = open_source(source, loop=loop, log=log)
     try:
-        first = frames.read()
+        first = frames.peek()
         if first is None:
             raise SourceError("{}: delivered no frame".format(source))
         width = first.shape[1] * len(renderer.visualize)
         sinks = open_sinks(output, display, frames.fps, (width, first.shape[0]))
-        pipeline = Pipeline(segmenter, _Prepend(first, frames), sinks, renderer, sync=sync, hud=hud,
+        pipeline = Pipeline(segmenter, frames, sinks, renderer, sync=sync, hud=hud,
                             max_frames=max_frames, stop=stop, progress=progress)
         with TegraStats() as power:  # a no-op off a Jetson
             report = pipeline.run()
@@ -59,19 +59,3 @@ def run(
     )
     report["frame_times"] = pipeline.frames
     return report
-
-
-class _Prepend:
-    """The source with its already-read first frame put back in front."""
-
-    def __init__(self, first, source) -> None:
-        self._first, self._source = first, source
-
-    def __getattr__(self, name: str):
-        return getattr(self._source, name)
-
-    def read(self):
-        if self._first is not None:
-            frame, self._first = self._first, None
-            return frame
-        return self._source.read()

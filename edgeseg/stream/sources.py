@@ -154,13 +154,39 @@ class FrameSource:
     fps = DEFAULT_FPS
     frame_count = None  # type: Optional[int]
     reconnects = 0
+    _pending = None  # type: Optional[np.ndarray]
+    _ended = False
+
+    def _next_frame(self) -> Optional[np.ndarray]:
+        """Produce the next frame, or None at the end (subclasses)."""
+        raise NotImplementedError
+
+    def _free(self) -> None:
+        """Free what the source holds (subclasses)."""
+
+    def peek(self) -> Optional[np.ndarray]:
+        """The next frame without consuming it (sinks need the first frame's size)."""
+        if self._pending is None and not self._ended:
+            self._pending = self.read()
+        return self._pending
 
     def read(self) -> Optional[np.ndarray]:
         """The next frame, or None at the end."""
-        raise NotImplementedError
+        if self._ended:
+            return None
+        if self._pending is not None:
+            frame, self._pending = self._pending, None
+            return frame
+        frame = self._next_frame()
+        if frame is None:
+            self.close()
+        return frame
 
     def close(self) -> None:
         """Release the source; safe to call twice."""
+        self._ended = True
+        self._pending = None
+        self._free()
 
     def __iter__(self) -> Iterator[np.ndarray]:
         frame = self.read()
@@ -216,7 +242,6 @@ class CaptureSource(FrameSource):
         self._opener = opener
         self._sleep = sleep
         self._log = log
-        self._ended = False
         self._capture = None  # type: Any
         try:
             capture = opener()
@@ -274,22 +299,11 @@ class CaptureSource(FrameSource):
         """Seconds to wait before reconnect attempt `attempt` (1-based)."""
         return min(self.backoff_s * (2.0 ** (attempt - 1)), self.max_backoff_s)
 
-    def read(self) -> Optional[np.ndarray]:
-        """The next frame (BGR uint8), or None at the end."""
-        if self._ended:
-            return None
-        if self._pending is not None:
-            frame, self._pending = self._pending, None
-            return frame
+    def _next_frame(self) -> Optional[np.ndarray]:
         frame = self._grab()
         if frame is not None:
             return frame
-        frame = self._reconnect() if self.live else self._at_end()
-        if frame is None:
-            self._ended = True
-            self._release(self._capture)
-            self._capture = None
-        return frame
+        return self._reconnect() if self.live else self._at_end()
 
     def _at_end(self) -> Optional[np.ndarray]:
         """What a non-live source does when its frames run out: end (VideoFileSource may restart)."""
@@ -328,9 +342,7 @@ class CaptureSource(FrameSource):
         self._log("{}: stream lost; gave up after {} reconnect attempt(s), ending".format(self.name, attempts))
         return None
 
-    def close(self) -> None:
-        self._ended = True
-        self._pending = None
+    def _free(self) -> None:
         self._release(self._capture)
         self._capture = None
 
@@ -403,8 +415,7 @@ class ImageFolderSource(FrameSource):
         self.files = list(files)
         self._bad = set()  # type: Set[str]
         self._index = 0
-        self._closed = False
-        self._pending = self._next()  # type: Optional[np.ndarray]
+        self._pending = self._next_frame()
         if self._pending is None:
             raise SourceError("{}: no image decodes ({} image file(s) tried); check they are images OpenCV can read"
                               .format(folder, len(self.files)))
@@ -417,7 +428,7 @@ class ImageFolderSource(FrameSource):
         except (cv2.error, ValueError, OSError):
             return None
 
-    def _next(self) -> Optional[np.ndarray]:
+    def _next_frame(self) -> Optional[np.ndarray]:
         restarted = False
         while True:
             if self._index >= len(self.files):
@@ -436,21 +447,6 @@ class ImageFolderSource(FrameSource):
             self._bad.add(path)
             self._log("{}: skipping {}: not an image OpenCV can decode".format(self.name, os.path.basename(path)))
 
-    def read(self) -> Optional[np.ndarray]:
-        """The next image (BGR uint8), or None after the last one."""
-        if self._closed:
-            return None
-        if self._pending is not None:
-            frame, self._pending = self._pending, None
-            return frame
-        frame = self._next()
-        if frame is None:
-            self._closed = True
-        return frame
-
-    def close(self) -> None:
-        self._closed = True
-        self._pending = None
 
 
 # ------------------------------------------------------------------------------------ open_source
