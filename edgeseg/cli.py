@@ -326,6 +326,28 @@ def cmd_info(args: argparse.Namespace) -> None:
                                                              backend.describe()))
 
 
+def cmd_export_deepstream(args: argparse.Namespace) -> None:
+    from .deploy.deepstream import export_deepstream
+
+    result = export_deepstream(args.artifact, args.output, precision=args.precision, calibration=args.calibration,
+                               dla_core=args.dla_core, source=args.source, save_video=args.save_video)
+    for note in result["notes"]:
+        print("note: " + note)
+    print("wrote {} files to {} ({}); on the device: cd {} && deepstream-app -c {}".format(
+        len(result["files"]), result["folder"], result["precision"], result["folder"],
+        os.path.basename(result["app_config"])))
+
+
+def cmd_export_triton(args: argparse.Namespace) -> None:
+    from .deploy.triton import export_triton
+
+    result = export_triton(args.artifact, args.output, name=args.name, version=args.version,
+                           max_batch_size=args.max_batch_size, instances=args.instances, cpu=args.cpu)
+    print("wrote {} version {} ({}) to {}; serve it with tritonserver --model-repository {}".format(
+        os.path.basename(result["model_dir"]), result["version"], result["platform"], result["model_dir"],
+        args.output))
+
+
 def _floats3(text: str) -> List[float]:
     values = [float(v) for v in text.replace(",", " ").split()]
     if len(values) != 3:
@@ -397,8 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-size", type=_size, required=True, help="WxH, e.g. 1024x512")
     p.add_argument("--weights", help="checkpoint or state_dict path, or torchvision weights name (default: random "
                                      "init)")
-    p.add_argument("--output-kind", choices=("logits", "classmap"), default="logits",
-                   help="classmap bakes resize + ArgMax into the graph")
+    p.add_argument("--output-kind", choices=("logits", "probs", "classmap"), default="logits",
+                   help="probs adds a Softmax (for DeepStream); classmap bakes resize + ArgMax into the graph")
     p.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width")
     p.add_argument("--classes", help="class names: palette name (cityscapes, camvid, voc, ade20k, synthetic) or file")
     p.add_argument("-o", "--output", required=True, help="output .onnx path")
@@ -467,6 +489,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="evaluate the first N pairs only")
     p.add_argument("--json", help="write the results as JSON here")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("export-deepstream", parents=[common],
+                       help="DeepStream nvinfer + deepstream-app configs, labels and model files")
+    p.add_argument("artifact", help="engine, or ONNX model (with its sidecar)")
+    p.add_argument("-o", "--output", required=True, help="folder to write (self-contained: copy it to the device)")
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), help="ONNX models: nvinfer's build precision "
+                                                                          "(default fp16); engines keep their own")
+    p.add_argument("--calibration", help="ONNX + int8: manifest from `edgeseg calibrate` (its TensorRT cache)")
+    p.add_argument("--dla-core", type=int, help="ONNX models: run on this DLA core, GPU fallback on")
+    p.add_argument("--source", default="csi://0", help="deepstream-app source: csi://N, /dev/videoN, a video file "
+                                                       "or rtsp:// URL (default csi://0)")
+    p.add_argument("--save-video", help="deepstream-app writes an MP4 here instead of showing a window")
+    p.set_defaults(func=cmd_export_deepstream)
+
+    p = sub.add_parser("export-triton", parents=[common], help="add an artifact to a Triton model repository")
+    p.add_argument("artifact", help="engine (tensorrt_plan) or ONNX model (onnxruntime_onnx), with its sidecar")
+    p.add_argument("-o", "--output", required=True, help="model repository folder")
+    p.add_argument("--name", help="model name (default: the artifact's file name without extension)")
+    p.add_argument("--version", type=int, help="version folder (default: the next free one)")
+    p.add_argument("--max-batch-size", type=int, default=8, help="for models with a dynamic batch (default 8)")
+    p.add_argument("--instances", type=int, default=1, help="model instances (default 1)")
+    p.add_argument("--cpu", action="store_true", help="ONNX models: run on Triton's CPU")
+    p.set_defaults(func=cmd_export_triton)
 
     p = sub.add_parser("info", parents=[common, model_flags], help="an artifact's sidecar, or this machine")
     p.add_argument("artifact", nargs="?")

@@ -11,6 +11,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from . import __version__
+
 try:
     from importlib import metadata as _metadata
 except ImportError:  # Python < 3.8
@@ -162,6 +164,7 @@ def collect(
     cv_version, cv_gstreamer = opencv_info()
     l4t = l4t_release(release_path)
     info: Dict[str, object] = {
+        "edgeseg": __version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "machine": platform.machine(),
@@ -202,6 +205,7 @@ def format_report(info: Dict[str, object]) -> str:
     gstreamer = info.get("opencv_gstreamer")
     opencv_detail = "" if gstreamer is None else "GStreamer: " + ("YES" if gstreamer else "NO")
     rows = [
+        ("edgeseg", str(info.get("edgeseg"))),
         ("python", str(info.get("python"))),
         ("platform", "{} ({})".format(info.get("platform"), info.get("machine"))),
         ("numpy", _installed(info.get("numpy"))),

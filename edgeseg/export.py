@@ -29,7 +29,7 @@ from .preprocess import PreprocessSpec, Preprocessor
 OPSET = 17
 MIN_AGREEMENT = 0.999
 RANDOM_INIT_SEED = 0  # models without weights are still reproducible
-OUTPUT_KINDS = ("logits", "classmap")
+OUTPUT_KINDS = ("logits", "probs", "classmap")
 
 
 class ClassMapHead(nn.Module):
@@ -44,6 +44,21 @@ class ClassMapHead(nn.Module):
         if logits.shape[-2:] != x.shape[-2:]:
             logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return logits.argmax(dim=1).to(torch.int32)
+
+
+class SoftmaxHead(nn.Module):
+    """Logits → class probabilities (softmax over classes), at the model's output resolution: what
+    DeepStream's segmentation parser expects (it leaves pixels whose best score is <= 0 unlabelled)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(x), dim=1)
+
+
+HEADS = {"classmap": ClassMapHead, "probs": SoftmaxHead}
 
 
 def _parity_inputs(spec: PreprocessSpec, count: int = 2) -> np.ndarray:
@@ -66,7 +81,7 @@ def check_parity(model: nn.Module, onnx_path: str, inputs: np.ndarray, output_ki
         with torch.no_grad():
             expected = model(torch.from_numpy(batch)).numpy()
         actual = session.run(None, {input_name: batch})[0]
-        if output_kind == "logits":
+        if output_kind != "classmap":
             max_diff = max(max_diff, float(np.abs(expected - actual).max()))
             expected, actual = expected.argmax(1), actual.argmax(1)
         agree += int((expected == actual).sum())
@@ -74,7 +89,7 @@ def check_parity(model: nn.Module, onnx_path: str, inputs: np.ndarray, output_ki
     return {
         "runtime": "onnxruntime {} CPU".format(ort.__version__),
         "images": int(len(inputs)),
-        "max_abs_diff": max_diff if output_kind == "logits" else None,
+        "max_abs_diff": max_diff if output_kind != "classmap" else None,
         "argmax_agreement": agree / total,
     }
 
@@ -153,12 +168,12 @@ def export(
         palette = palette_for(num_classes, classes)
     torch.manual_seed(RANDOM_INIT_SEED)
     model = build_model(model_name, num_classes, weights)
-    if output_kind == "classmap":
-        model = ClassMapHead(model).eval()
+    if output_kind in HEADS:
+        model = HEADS[output_kind](model).eval()
     spec = PreprocessSpec(input_size, **model_preprocess(model_name))
     width, height = input_size
     dummy = torch.zeros(1, 3, height, width)
-    output_name = "classmap" if output_kind == "classmap" else "logits"
+    output_name = output_kind
     axes = {"input": {0: "batch", 2: "height", 3: "width"}, output_name: {0: "batch"}} if dynamic else None
     exporter = model_entry(model_name).exporter
     started = time.perf_counter()

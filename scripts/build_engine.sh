@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The whole chain for one model: export → (calibrate) → build → bench (→ eval), then one summary table.
 #
-#   scripts/build_engine.sh MODEL [--weights W] [--num-classes N] [--input-size WxH] [--calib-data D]
-#                           [--val-data V] [--ignore-index I] [--precision fp32|fp16|int8]
+#   scripts/build_engine.sh MODEL|MODEL.onnx [--weights W] [--num-classes N] [--input-size WxH]
+#                           [--calib-data D] [--val-data V] [--ignore-index I] [--precision fp32|fp16|int8]
 #                           [--method entropy|minmax|percentile] [--profile engines/xavier_nx.json] [--out DIR]
 #
+# MODEL.onnx (exported on a workstation) skips the export: the path for a device without torch.
 # On a machine without TensorRT it builds the ONNX Runtime artifacts and says TensorRT was not found.
 set -euo pipefail
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
 model=$1; shift
 weights="" classes_args=() size="" calib="" val="" ignore=255 precision="" method=entropy profile="" out=""
@@ -38,20 +39,27 @@ p = l(sys.argv[1]); print(p.get('precision') or '-', p.get('input_size') or '-')
 fi
 precision=${precision:-fp16}; size=${size:-1024x512}
 [ "$precision" != "-" ] || precision=fp16
-out=${out:-runs/engines/${model}_${size}}
-mkdir -p "$out"
-onnx="$out/${model}_${size}.onnx"
-
 run() { echo "+ edgeseg $*" >&2; $edgeseg "$@"; }  # EDGESEG may be "python -m edgeseg"
-run export "$model" ${weights:+--weights "$weights"} "${classes_args[@]}" --input-size "$size" -o "$onnx"
+if [[ "$model" == *.onnx ]]; then
+  [ -f "$model" ] || { echo "build_engine.sh: $model: no such ONNX file" >&2; exit 2; }
+  out=${out:-runs/engines/$(basename "${model%.onnx}")}
+  onnx=$model
+  mkdir -p "$out"
+else
+  out=${out:-runs/engines/${model}_${size}}
+  onnx="$out/${model}_${size}.onnx"
+  mkdir -p "$out"
+  run export "$model" ${weights:+--weights "$weights"} "${classes_args[@]}" --input-size "$size" -o "$onnx"
+fi
 build_args=(--precision "$precision" ${profile:+--profile "$profile"})
 if [ "$precision" = int8 ]; then
   [ -n "$calib" ] || { echo "build_engine.sh: --precision int8 needs --calib-data DIR" >&2; exit 2; }
   run calibrate "$onnx" --data "$calib" --method "$method" ${val:+--val "$val" --ignore-index "$ignore"} \
-      --json "$out/calibration.json"
+      --out "$out/calibration" --json "$out/calibration.json"
   build_args+=(--calibration "$(cd "$out" && "$py" -c "import json; print(json.load(open('calibration.json'))['manifest'])")")
 fi
-run build "$onnx" "${build_args[@]}" --json "$out/build.json"
+stem=$(basename "${onnx%.onnx}")  # the engine goes to OUT (build swaps .engine for .ort.onnx without TensorRT)
+run build "$onnx" "${build_args[@]}" -o "$out/${stem}_${precision}.engine" --json "$out/build.json"
 artifact=$("$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['artifact'])" "$out/build.json")
 run bench "$onnx" "$artifact" --json "$out/bench.json"
 if [ -n "$val" ]; then

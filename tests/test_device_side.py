@@ -14,8 +14,9 @@ DEVICE_MODULES = ["edgeseg.cli", "edgeseg.runtime", "edgeseg.runtime.builder", "
                   "edgeseg.data.pairs", "edgeseg.data.synthetic", "edgeseg.data.datasets",
                   "edgeseg.data.transforms", "edgeseg.data.class_weights", "edgeseg.models",
                   "edgeseg.calibrate", "edgeseg.int8_guard", "edgeseg.runtime.profiles", "edgeseg.frame_report",
-                  "edgeseg.stream.pipeline", "edgeseg.stream.sources", "edgeseg.stream.render"]
-DEVICE_PATHS = ["edgeseg/runtime", "edgeseg/stream", "edgeseg/data/pairs.py", "edgeseg/data/synthetic.py",
+                  "edgeseg.stream.pipeline", "edgeseg.stream.sources", "edgeseg.stream.render",
+                  "edgeseg.deploy.facts", "edgeseg.deploy.deepstream", "edgeseg.deploy.triton"]
+DEVICE_PATHS = ["edgeseg/runtime", "edgeseg/stream", "edgeseg/deploy", "edgeseg/data/pairs.py", "edgeseg/data/synthetic.py",
                 "edgeseg/data/datasets.py", "edgeseg/data/transforms.py", "edgeseg/data/class_weights.py",
                 "edgeseg/data/__init__.py", "edgeseg/models/__init__.py", "edgeseg/calibrate.py",
                 "edgeseg/int8_guard.py", "edgeseg/frame_report.py",

@@ -100,3 +100,25 @@ def test_build_engine_script_runs_the_chain_and_prints_one_table(fp32, tmp_path)
     summary = result.stdout[result.stdout.index("== build_engine.sh summary"):]
     assert "TensorRT not found" in summary and "| int8 |" in summary
     assert summary.count("\n| lraspp_mobilenetv3_128x64") == 2
+
+
+def test_build_engine_script_takes_an_exported_onnx_without_torch(fp32, tmp_path):
+    """The device path: the model was exported on a workstation, and torch is not installed here."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    model, _, _ = fp32
+    env = dict(os.environ, EDGESEG="{} -m edgeseg".format(sys.executable), PYTHON=sys.executable,
+               PYTHONPATH=os.path.join(REPO, "tests", "torch_blocker"))
+    result = subprocess.run([os.path.join(REPO, "scripts", "build_engine.sh"), model, "--out", str(tmp_path / "dev")],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                            timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "edgeseg export" not in result.stderr and "+ edgeseg build {}".format(model) in result.stderr
+    assert "| lraspp_fp16.ort.onnx |" in result.stdout and (tmp_path / "dev" / "lraspp_fp16.ort.onnx").is_file()
+    missing = subprocess.run([os.path.join(REPO, "scripts", "build_engine.sh"), str(tmp_path / "none.onnx")],
+                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                             env=env)
+    assert missing.returncode == 2 and "no such ONNX file" in missing.stderr

@@ -33,11 +33,15 @@ def test_the_device_chain_runs_on_python38(logits_onnx, street_video, labelled_s
         ("eval", built, "--data", labelled_set),
         ("info", built),
         ("info",),
+        ("export-deepstream", logits_onnx, "-o", tmp_path / "deepstream", "--source", street_video),
+        ("export-triton", logits_onnx, "-o", tmp_path / "triton"),
     ]
     for step in steps:
         result = run_cli(*step, python=py38, block_torch=True)
         assert result.returncode == 0, (step, result.stderr)
     assert json.loads((tmp_path / "r.json").read_text())["output_frames"] == 12
+    assert (tmp_path / "deepstream" / "config_infer_primary.txt").is_file()
+    assert (tmp_path / "triton" / "dlv3_logits" / "1" / "model.onnx").is_file()
 
 
 def test_numpy_and_opencv_modules_pass_their_tests_on_numpy117():

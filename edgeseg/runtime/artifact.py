@@ -69,8 +69,9 @@ class Segmenter:
         return len(self.palette.names)
 
     def postprocess(self, output: np.ndarray) -> np.ndarray:
-        """Model output (logits NxCxHxW or class map NxHxW) → HxW uint8 class map at model resolution."""
-        class_map = output[0].argmax(axis=0) if self.output_kind == "logits" else output[0]
+        """Model output (logits or probabilities NxCxHxW, or a class map NxHxW) → HxW uint8 class map at
+        model resolution."""
+        class_map = output[0] if self.output_kind == "classmap" else output[0].argmax(axis=0)
         return class_map.astype(np.uint8, copy=False)
 
     def predict(self, frame_bgr: np.ndarray) -> np.ndarray:

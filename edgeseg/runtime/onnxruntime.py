@@ -1,5 +1,5 @@
 """ONNX Runtime backend: TensorRT EP → CUDA EP → CPU EP, whichever are installed."""
-from typing import List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -36,6 +36,13 @@ def best_providers() -> List[str]:
 def _spec(node) -> TensorSpec:
     shape = [d if isinstance(d, int) else -1 for d in node.shape]
     return TensorSpec(node.name, shape, _ONNX_DTYPES.get(node.type, np.float32))
+
+
+def describe_io(path: str) -> Dict[str, List[Dict[str, Any]]]:
+    """Every input and output of an ONNX model as TensorSpec records (read by a CPU session)."""
+    session = OnnxRuntimeBackend(path, providers=["CPUExecutionProvider"], spinning=False).open()._session
+    return {"inputs": [_spec(node).to_dict() for node in session.get_inputs()],
+            "outputs": [_spec(node).to_dict() for node in session.get_outputs()]}
 
 
 class OnnxRuntimeBackend(Backend):

@@ -315,6 +315,21 @@ def _add_profile(builder, network, config, onnx_path: str,
     return used
 
 
+def _network_io(trt, network, profile_shapes: Dict[str, List[List[int]]]) -> Dict[str, List[Dict[str, Any]]]:
+    """The network's I/O tensors as TensorSpec records (a dynamic input at its profile's opt shape), so
+    tools without TensorRT (Triton and DeepStream exports) know an engine's interface from its sidecar."""
+
+    def record(tensor, shape) -> Dict[str, Any]:
+        return TensorSpec(tensor.name, tuple(shape), np.dtype(trt.nptype(tensor.dtype))).to_dict()
+
+    inputs = [network.get_input(i) for i in range(network.num_inputs)]
+    return {
+        "inputs": [record(t, profile_shapes[t.name][1] if t.name in profile_shapes else tuple(t.shape))
+                   for t in inputs],
+        "outputs": [record(t, tuple(t.shape)) for t in (network.get_output(i) for i in range(network.num_outputs))],
+    }
+
+
 # --- INT8, DLA, timing cache and layer report ------------------------------------------------------
 
 
@@ -596,6 +611,7 @@ def build_engine(onnx_path: str, engine_path: str, precision: str = "fp16", work
             lines.append("[WARNING] edgeseg: this TensorRT has no timing cache; {} not used".format(timing_cache))
             timing_cache = None
         shapes = _add_profile(builder, network, config, onnx_path, input_shapes)
+        io = _network_io(trt, network, shapes)
         engine = None
         if hasattr(builder, "build_serialized_network"):
             serialized = builder.build_serialized_network(network, config)
@@ -641,6 +657,7 @@ def build_engine(onnx_path: str, engine_path: str, precision: str = "fp16", work
         "dla_core": dla_core,
         "timing_cache": timing_cache,
         "layer_report": report_path,
+        "io": io,
     }  # type: Dict[str, object]
     if int8_mode:
         record["int8_mode"] = int8_mode

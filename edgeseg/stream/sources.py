@@ -30,7 +30,7 @@ import os
 import re
 import sys
 import time
-from typing import Any, Callable, Iterator, List, Optional, Set, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 import cv2
 import numpy as np
@@ -470,7 +470,11 @@ def _gstreamer_source(name: str, pipeline: str, live_options: dict, log: Log) ->
         **live_options)
 
 
-def _csi_source(spec: str, match: Any, live_options: dict, log: Log) -> CaptureSource:
+def parse_csi(spec: str) -> Tuple[int, Dict[str, int]]:
+    """csi://N[?width=&height=&fps=&flip=] → (sensor id, options); SourceError when malformed."""
+    match = _CSI_RE.match(spec.strip())
+    if match is None:
+        raise SourceError("{}: a CSI camera is csi://N with N the sensor id, e.g. csi://0".format(spec))
     options = {"width": 1280, "height": 720, "fps": 30, "flip": 0}
     for item in (match.group(2) or "").split("&"):
         if not item:
@@ -481,8 +485,12 @@ def _csi_source(spec: str, match: Any, live_options: dict, log: Log) -> CaptureS
             raise SourceError("{}: unknown or invalid option {!r}; csi:// takes width, height, fps and flip "
                               "(e.g. csi://0?width=1920&height=1080&fps=30)".format(spec, item))
         options[key] = int(value)
-    pipeline = csi_pipeline(int(match.group(1)), options["width"], options["height"], options["fps"],
-                            options["flip"])
+    return int(match.group(1)), options
+
+
+def _csi_source(spec: str, live_options: dict, log: Log) -> CaptureSource:
+    sensor, options = parse_csi(spec)
+    pipeline = csi_pipeline(sensor, options["width"], options["height"], options["fps"], options["flip"])
     source = _gstreamer_source(spec, pipeline, live_options, log)
     source.pipeline = pipeline  # type: ignore[attr-defined]
     return source
@@ -535,10 +543,7 @@ def open_source(
         return _gstreamer_source(spec, spec, live_options, log)
     lowered = spec.strip().lower()
     if lowered.startswith("csi://"):
-        match = _CSI_RE.match(spec.strip())
-        if match is None:
-            raise SourceError("{}: a CSI camera is csi://N with N the sensor id, e.g. csi://0".format(spec))
-        return _csi_source(spec, match, live_options, log)
+        return _csi_source(spec, live_options, log)
     if lowered.startswith(STREAM_SCHEMES):
         return _stream_source(spec.strip(), live_options, log)
     if spec.strip().isdigit():

@@ -1,0 +1,1 @@
+"""Deployment configs written from an artifact and its sidecar: DeepStream nvinfer and Triton."""
