@@ -60,7 +60,7 @@ def cmd_export(args: argparse.Namespace) -> None:
                           "`pip install edgeseg[export]`".format(exc))
 
     record = export(args.model, args.num_classes, args.input_size, args.output, weights=args.weights,
-                    output_kind=args.output_kind, dynamic=args.dynamic, classes=args.classes)
+                    output_kind=args.output_kind, dynamic=args.dynamic, classes=args.classes, width=args.width)
     print("wrote {} ({:.1f} MB) and its sidecar {}.json".format(args.output, record["size_bytes"] / 1e6, args.output))
 
 
@@ -77,7 +77,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         lr=args.lr, optimizer=args.optimizer, weight_decay=args.weight_decay, loss=args.loss,
         class_weights=args.class_weights, warmup_steps=args.warmup_steps, workers=args.workers, seed=args.seed,
         amp=not args.no_amp, fine_tune=args.fine_tune, resume=args.resume, val_limit=args.val_limit,
-        steps_per_epoch=args.steps_per_epoch, stop_after=args.stop_after, progress=sys.stderr.isatty())
+        steps_per_epoch=args.steps_per_epoch, stop_after=args.stop_after, progress=sys.stderr.isatty(),
+        width=args.width, cutmix=args.cutmix, mixup=args.mixup)
     summary = train(config)
     if summary["best_miou"] is not None:
         print("best val mIoU {:.2%}: {}".format(summary["best_miou"], summary["best"]))
@@ -362,6 +363,9 @@ def _size(text: str):
         raise argparse.ArgumentTypeError(str(exc))
 
 
+WIDTH_HELP = "channel width factor, for models that take one (unet: e.g. 0.25 for edge devices)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -410,6 +414,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-limit", type=int, help="validate on the first N images only")
     p.add_argument("--steps-per-epoch", type=int, help="cap the steps per epoch")
     p.add_argument("--stop-after", type=int, help="stop this run after N epochs (continue later with --resume)")
+    p.add_argument("--width", type=float, help=WIDTH_HELP + "; default 1")
+    p.add_argument("--cutmix", type=float, default=0.0, metavar="P",
+                   help="CutMix on a batch with probability P (default 0: off)")
+    p.add_argument("--mixup", type=float, default=0.0, metavar="P",
+                   help="MixUp on a batch with probability P (default 0: off)")
     p.add_argument("--out", help="output folder (default runs/train/MODEL)")
     p.set_defaults(func=cmd_train)
 
@@ -422,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-kind", choices=("logits", "probs", "classmap"), default="logits",
                    help="probs adds a Softmax (for DeepStream); classmap bakes resize + ArgMax into the graph")
     p.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width")
+    p.add_argument("--width", type=float, help=WIDTH_HELP + "; default: the checkpoint's, else 1")
     p.add_argument("--classes", help="class names: palette name (cityscapes, camvid, voc, ade20k, synthetic) or file")
     p.add_argument("-o", "--output", required=True, help="output .onnx path")
     p.set_defaults(func=cmd_export)

@@ -9,7 +9,7 @@ it is exported at opset 18 for ONNX Runtime, and is not for TensorRT.
 import os
 import time
 import warnings
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import onnx
@@ -110,16 +110,28 @@ def _inline_identity_weights(model: onnx.ModelProto) -> int:
     return len(copies)
 
 
-def _checkpoint_classes(weights: Optional[str]) -> Optional[List[str]]:
-    """The class names an edgeseg training checkpoint records, else None."""
+def _checkpoint_record(weights: Optional[str]) -> Dict[str, Any]:
+    """What an edgeseg training checkpoint records about its model: "classes" (names) and "width" (the
+    channel width factor); empty for other weights."""
     if not weights or not os.path.isfile(weights):
-        return None
+        return {}
     try:
         checkpoint = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception:
-        return None  # not loadable here: build_model reports it properly
-    names = checkpoint.get("classes") if isinstance(checkpoint, dict) else None
-    return [str(n) for n in names] if names else None
+        return {}  # not loadable here: build_model reports it properly
+    if not isinstance(checkpoint, dict):
+        return {}
+    names = checkpoint.get("classes")
+    return {"classes": [str(n) for n in names] if names else None,
+            "width": (checkpoint.get("config") or {}).get("width")}
+
+
+def _model_width(width: Optional[float], trained: Optional[float], weights: Optional[str]) -> Optional[float]:
+    """--width, else the checkpoint's; the two must agree."""
+    if width is not None and trained is not None and width != trained:
+        raise ConfigError("--width {} differs from {}'s {}; leave --width out to use the checkpoint's".format(
+            width, weights, trained))
+    return trained if width is None else width
 
 
 def _opset(path: str) -> int:
@@ -144,18 +156,26 @@ def export(
     output_kind: str = "logits",
     dynamic: bool = False,
     classes: Optional[str] = None,
+    width: Optional[float] = None,
     log=print,
 ) -> Dict[str, Any]:
     """Export `model_name` to `output` (ONNX, opset 17) and write its sidecar; returns the sidecar.
 
-    With an edgeseg training checkpoint as `weights`, `num_classes` and `classes` default to its own.
+    With an edgeseg training checkpoint as `weights`, `num_classes`, `classes` and `width` (the channel width
+    factor, for models that take one) default to its own.
     """
     if output_kind not in OUTPUT_KINDS:
         raise ConfigError("output kind {!r} is not one of {}".format(output_kind, ", ".join(OUTPUT_KINDS)))
-    if dynamic and not model_entry(model_name).dynamic:
+    entry = model_entry(model_name)
+    if dynamic and not entry.dynamic:
         raise ConfigError("{} fixes its pooling windows at export and cannot be --dynamic; export one model per "
                           "input size".format(model_name))
-    trained = _checkpoint_classes(weights)
+    if dynamic and any(side % entry.size_multiple for side in input_size):
+        raise ConfigError("{} pads sizes that are not multiples of {} by amounts fixed at export: --dynamic needs "
+                          "such a size, or export one model per input size".format(model_name, entry.size_multiple))
+    record = _checkpoint_record(weights)
+    trained = record.get("classes")
+    channel_width = _model_width(width, record.get("width"), weights)
     if num_classes is None:
         if trained is None:
             raise ConfigError("pass --num-classes: {} carries no class list".format(weights or "random init"))
@@ -167,7 +187,7 @@ def export(
     else:
         palette = palette_for(num_classes, classes)
     torch.manual_seed(RANDOM_INIT_SEED)
-    model = build_model(model_name, num_classes, weights)
+    model = build_model(model_name, num_classes, weights, channel_width)
     if output_kind in HEADS:
         model = HEADS[output_kind](model).eval()
     spec = PreprocessSpec(input_size, **model_preprocess(model_name))
@@ -175,7 +195,7 @@ def export(
     dummy = torch.zeros(1, 3, height, width)
     output_name = output_kind
     axes = {"input": {0: "batch", 2: "height", 3: "width"}, output_name: {0: "batch"}} if dynamic else None
-    exporter = model_entry(model_name).exporter
+    exporter = entry.exporter
     started = time.perf_counter()
     with atomic_path(output) as tmp:
         with warnings.catch_warnings():
@@ -210,6 +230,7 @@ def export(
     return write_sidecar(output, {
         "stage": "export",
         "model": model_name,
+        "width": channel_width,
         "num_classes": num_classes,
         "classes": list(palette.names),
         "palette": [list(c) for c in palette.colors],

@@ -4,7 +4,7 @@ All take logits N x C x h x w (upsampled to the label size when smaller) and lab
 an ignore index, and optional per-class weights.
 """
 import math
-from typing import Dict, Optional, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -73,8 +73,14 @@ def make_criterion(name: str, ignore_index: int, weight: Optional[torch.Tensor] 
 
 
 def segmentation_loss(outputs: Union[torch.Tensor, Dict[str, torch.Tensor]], labels: torch.Tensor,
-                      criterion: nn.Module, aux_weights: Optional[Dict[str, float]] = None) -> torch.Tensor:
-    """Main loss plus weighted auxiliary losses (the model contract in edgeseg.models)."""
+                      criterion: nn.Module, aux_weights: Optional[Dict[str, float]] = None,
+                      mixup: Optional[Tuple[torch.Tensor, float]] = None) -> torch.Tensor:
+    """Main loss plus weighted auxiliary losses (the model contract in edgeseg.models). With `mixup` (the
+    partner labels, lam) from BatchMix: lam * that loss on `labels` + (1 - lam) * that loss on the partner's."""
+    if mixup is not None:
+        partner, lam = mixup
+        return (lam * segmentation_loss(outputs, labels, criterion, aux_weights)
+                + (1 - lam) * segmentation_loss(outputs, partner, criterion, aux_weights))
     if isinstance(outputs, torch.Tensor):
         return criterion(_to_label_size(outputs, labels), labels)
     loss = criterion(_to_label_size(outputs["out"], labels), labels)

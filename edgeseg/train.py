@@ -1,10 +1,10 @@
 """`edgeseg train`: the training loop (workstation side, torch).
 
 Poly LR (power 0.9) with linear warm-up, SGD or AdamW, cross-entropy / OHEM / focal loss with the
-models' auxiliary heads, AMP on CUDA, validation mIoU every epoch (the same preprocessing and metric
-as `edgeseg eval`), an atomic checkpoint every epoch that `--resume` continues exactly, a best-mIoU
-checkpoint, a CSV log (and TensorBoard when installed), and DistributedDataParallel + SyncBatchNorm
-under `torchrun`.
+models' auxiliary heads, optional CutMix / MixUp on each batch, AMP on CUDA, validation mIoU every
+epoch (the same preprocessing and metric as `edgeseg eval`), an atomic checkpoint every epoch that
+`--resume` continues exactly, a best-mIoU checkpoint, a CSV log (and TensorBoard when installed), and
+DistributedDataParallel + SyncBatchNorm under `torchrun`.
 """
 import csv
 import io
@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
@@ -24,7 +25,7 @@ from .artifacts import atomic_path, write_json_atomic
 from .data.class_weights import class_weights
 from .data.datasets import SegmentationDataset, open_dataset
 from .data.torch_dataset import TorchSegmentation
-from .data.transforms import train_transforms
+from .data.transforms import BatchMix, train_transforms
 from .errors import ArtifactError, ConfigError
 from .losses import make_criterion, segmentation_loss
 from .metrics import ConfusionMatrix
@@ -60,6 +61,9 @@ class TrainConfig(NamedTuple):
     steps_per_epoch: Optional[int] = None
     stop_after: Optional[int] = None  # end this invocation after N epochs; the schedule spans `epochs`
     progress: bool = True
+    width: Optional[float] = None  # channel width factor, for models that take one (unet)
+    cutmix: float = 0.0  # probability of CutMix on a batch
+    mixup: float = 0.0  # probability of MixUp on a batch
 
 
 class Distributed(NamedTuple):
@@ -156,7 +160,10 @@ def validate(model: nn.Module, dataset: SegmentationDataset, spec: PreprocessSpe
     matrix = ConfusionMatrix(dataset.num_classes, dataset.ignore_index)
     for index in range(len(dataset) if limit is None else min(limit, len(dataset))):
         image, label = dataset[index]
-        logits = model(torch.from_numpy(preprocess(image)).to(device))
+        x = torch.from_numpy(preprocess(image)).to(device)
+        logits = model(x)
+        if logits.shape[-2:] != x.shape[-2:]:  # a strided output: resized as the classmap export does
+            logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
         prediction = logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
         if prediction.shape != label.shape:
             prediction = cv2.resize(prediction, (label.shape[1], label.shape[0]), interpolation=cv2.INTER_NEAREST)
@@ -196,6 +203,7 @@ def train(config: TrainConfig, log=print) -> Dict[str, Any]:
     # AMP's GradScaler skips optimizer steps with inf gradients; the schedule still counts them.
     warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()` before `optimizer.step()`")
     torch.manual_seed(config.seed)
+    mix = BatchMix(config.cutmix, config.mixup)
     train_set = open_dataset(config.data, "train")
     val_set = open_dataset(config.val_data, "val") if config.val_data else None
     spec = PreprocessSpec(config.input_size, **model_preprocess(config.model))
@@ -203,9 +211,12 @@ def train(config: TrainConfig, log=print) -> Dict[str, Any]:
     checkpoint = load_checkpoint(resume_path) if config.resume else None
     if config.resume and group.main:
         say("resuming from {} (epoch {} done)".format(resume_path, checkpoint["epoch"]))
+    if checkpoint is not None and checkpoint["config"].get("width") != config.width:
+        raise ConfigError("{} was trained with --width {}: resume with the same".format(
+            resume_path, checkpoint["config"].get("width")))
 
     tv_weights = config.fine_tune if config.fine_tune and not os.path.exists(config.fine_tune) else None
-    model = build_model(config.model, train_set.num_classes, tv_weights)
+    model = build_model(config.model, train_set.num_classes, tv_weights, config.width)
     if config.fine_tune and tv_weights is None and checkpoint is None:
         _fine_tune(model, config.fine_tune, say)
     if checkpoint is not None:
@@ -274,9 +285,12 @@ def train(config: TrainConfig, log=print) -> Dict[str, Any]:
         losses = []  # type: List[float]
         bar = _progress(steps_per_epoch, "epoch {}/{}".format(epoch, config.epochs), config.progress and group.main)
         for images, labels in loader:
+            mixup = mix(images, labels, np.random.default_rng([config.seed, epoch, step, group.rank]))
+            if mixup is not None:
+                mixup = (mixup[0].to(group.device, non_blocking=True), mixup[1])
             images, labels = images.to(group.device, non_blocking=True), labels.to(group.device, non_blocking=True)
             with torch.autocast(group.device.type, enabled=use_amp):
-                loss = segmentation_loss(model(images), labels, criterion, aux_weights)
+                loss = segmentation_loss(model(images), labels, criterion, aux_weights, mixup)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)

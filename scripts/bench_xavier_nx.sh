@@ -5,7 +5,7 @@
 # Needs TensorRT (a Jetson); models are exported here when torch is installed, else read from
 # OUT/<model>_<size>.onnx. Run `sudo nvpmodel -m 0 && sudo jetson_clocks` first for stable numbers.
 set -euo pipefail
-models="bisenetv2 icnet_mobilenetv3 icnet_resnet18 lraspp_mobilenetv3 deeplabv3_mobilenetv3 enet_deconv"
+models="bisenetv2 icnet_mobilenetv3 icnet_resnet18 lraspp_mobilenetv3 deeplabv3_mobilenetv3 enet_deconv fcn_resnet18"
 size=1024x512 calib="" source="" data="" out=runs/bench_xavier_nx
 while [ $# -gt 0 ]; do
   case $1 in

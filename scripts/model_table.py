@@ -1,15 +1,16 @@
 """The README's model table: parameters (vs the papers / reference implementations), GMACs at
 1024x512 and 512x256, ONNX op counts, ONNX Runtime CPU latency. Every model is exported through
-`edgeseg export` (so parity is checked too) at 1024x512 with 19 classes.
+`edgeseg export` (so parity is checked too) at 1024x512 with 19 classes. `name:width` (e.g. `unet:0.25`) sets the
+channel width factor of a model that takes one.
 
-    .venv/bin/python scripts/model_table.py [--models a,b] [--iterations 10] [--markdown table.md]
+    .venv/bin/python scripts/model_table.py [--models a,b,unet:0.25] [--iterations 10] [--markdown table.md]
 """
 import argparse
 import os
 import tempfile
 import time
 from collections import Counter
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import onnx
@@ -31,6 +32,11 @@ REFERENCES = {
     "enet_deconv": (370_000, 12, "ENet paper: 0.37 M"),
     "icnet_resnet18": (None, None, "no published count (paper's PSPNet-50 ICNet: 26.5 M)"),
     "icnet_mobilenetv3": (None, None, "no published count (paper's PSPNet-50 ICNet: 26.5 M)"),
+    "fcn_resnet18": (None, None, "no published count (jetson-inference lists accuracy and fps only)"),
+    "fcn8s_resnet18": (None, None, "no published count"),
+    "fcn_resnet50": (35_322_218, 21, "torchvision docs, its 2.37 M training-only aux head included"),
+    "fcn8s_resnet50": (None, None, "no published count"),
+    "unet": (31_030_658, 2, "U-Net paper's layout (1 input channel, conv biases, no BN)"),
 }
 
 
@@ -65,19 +71,19 @@ def latency_ms(path: str, width: int, height: int, iterations: int) -> float:
     return float(np.median(times))
 
 
-def row(name: str, folder: str, iterations: int) -> Dict[str, object]:
-    model = build_model(name, CLASSES)
+def row(name: str, folder: str, iterations: int, width: Optional[float] = None) -> Dict[str, object]:
+    model = build_model(name, CLASSES, width=width)
     params = inference_params(model)
-    reference, ref_classes, source = REFERENCES[name]
+    reference, ref_classes, source = (None, None, "no published count at this width") if width else REFERENCES[name]
     if reference is not None and ref_classes != CLASSES:
         params_at_ref = inference_params(build_model(name, ref_classes))
     else:
         params_at_ref = params
     path = os.path.join(folder, name + ".onnx")
-    record = export(name, CLASSES, (1024, 512), path, log=lambda *_: None)
+    record = export(name, CLASSES, (1024, 512), path, width=width, log=lambda *_: None)
     ops = Counter(node.op_type for node in onnx.load(path).graph.node)
     return {
-        "model": name,
+        "model": name if width is None else "{} --width {}".format(name, width),
         "params_m": params / 1e6,
         "reference": "{:.2f} M ({} cl.), {}: {:+.1%}".format(reference / 1e6, ref_classes, source,
                                                              params_at_ref / reference - 1) if reference else source,
@@ -85,14 +91,14 @@ def row(name: str, folder: str, iterations: int) -> Dict[str, object]:
         "gmacs_512": gmacs(model, 512, 256),
         "onnx": "opset {}, {} nodes, {} op types".format(record["opset"], sum(ops.values()), len(ops)),
         "agreement": record["parity"]["argmax_agreement"],
-        "ms_512": latency_ms(export_small(name, folder), 512, 256, iterations),
+        "ms_512": latency_ms(export_small(name, folder, width), 512, 256, iterations),
         "ms_1024": latency_ms(path, 1024, 512, iterations),
     }
 
 
-def export_small(name: str, folder: str) -> str:
+def export_small(name: str, folder: str, width: Optional[float]) -> str:
     path = os.path.join(folder, name + "_512.onnx")
-    export(name, CLASSES, (512, 256), path, log=lambda *_: None)
+    export(name, CLASSES, (512, 256), path, width=width, log=lambda *_: None)
     return path
 
 
@@ -114,9 +120,10 @@ def main() -> None:
     torch.manual_seed(0)
     folder = tempfile.mkdtemp(prefix="edgeseg-models-")
     rows = []
-    for name in args.models.split(","):
-        rows.append(row(name, folder, args.iterations))
-        print("done", name, flush=True)
+    for spec in args.models.split(","):
+        name, _, width = spec.partition(":")
+        rows.append(row(name, folder, args.iterations, float(width) if width else None))
+        print("done", spec, flush=True)
     table = markdown(rows)
     print("{} classes; ONNX Runtime {} CPU, {} threads; torch {}\n".format(
         CLASSES, ort.__version__, os.cpu_count(), torch.__version__))

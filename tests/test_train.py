@@ -1,13 +1,17 @@
 """Training on tiny synthetic sets: the loss falls, resume is exact, DDP (gloo) runs, bad input is clear."""
 import csv
+import json
 import os
 import subprocess
 import sys
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from edgeseg.errors import EdgesegError
+from edgeseg.errors import ConfigError, EdgesegError
+from edgeseg.export import export
+from edgeseg.losses import make_criterion, segmentation_loss
 from edgeseg.train import TrainConfig, load_checkpoint, poly_lr, train
 
 from conftest import REPO, run_cli
@@ -104,3 +108,57 @@ def test_bad_input_through_the_cli(tmp_path):
     result = run_cli("train", "lraspp_mobilenetv3", "--data", tmp_path / "empty", "--out", tmp_path / "o")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert str(tmp_path / "empty") in result.stderr
+
+
+def test_mixup_loss_is_the_mixed_loss_of_both_labels():
+    torch.manual_seed(0)
+    logits, aux = torch.randn(2, 5, 12, 16), torch.randn(2, 5, 6, 8)
+    labels, partner = torch.randint(0, 5, (2, 12, 16)), torch.randint(0, 5, (2, 12, 16))
+    labels[0, :3], partner[1, -2:] = 255, 255
+    ce = make_criterion("ce", 255)
+    mixed = segmentation_loss(logits, labels, ce, mixup=(partner, 0.3))
+    expected = 0.3 * F.cross_entropy(logits, labels, ignore_index=255) + 0.7 * F.cross_entropy(
+        logits, partner, ignore_index=255)
+    assert torch.allclose(mixed, expected)
+
+    def with_aux(target):  # the aux logits are at half resolution: upsampled to the labels
+        up = F.interpolate(aux, size=(12, 16), mode="bilinear", align_corners=False)
+        return F.cross_entropy(logits, target, ignore_index=255) + 0.4 * F.cross_entropy(up, target, ignore_index=255)
+    mixed = segmentation_loss({"out": logits, "aux": aux}, labels, ce, {"aux": 0.4}, mixup=(partner, 0.3))
+    assert torch.allclose(mixed, 0.3 * with_aux(labels) + 0.7 * with_aux(partner))
+    for name in ("ohem", "focal"):
+        criterion = make_criterion(name, 255)
+        assert torch.allclose(segmentation_loss(logits, labels, criterion, mixup=(partner, 0.25)),
+                              0.25 * criterion(logits, labels) + 0.75 * criterion(logits, partner))
+
+
+def test_cutmix_and_mixup_train_a_strided_model_and_are_recorded(tmp_path):
+    summary = train(config(tmp_path, model="fcn_resnet18", epochs=1, steps_per_epoch=2, cutmix=1.0, mixup=1.0),
+                    log=lambda *_: None)
+    checkpoint = load_checkpoint(str(tmp_path / "last.pt"))
+    assert checkpoint["config"]["cutmix"] == 1.0 and checkpoint["config"]["mixup"] == 1.0
+    assert summary["steps"] == 2 and all(loss == loss for loss in losses(tmp_path))  # finite
+    assert 0.0 <= summary["best_miou"] <= 1.0  # validated on stride-32 logits, resized as the classmap export
+    with pytest.raises(ConfigError, match="--mixup"):
+        train(config(tmp_path / "bad", mixup=2.0), log=lambda *_: None)
+
+
+def test_width_and_mixing_flags_are_recorded_and_export_rebuilds_the_width(tmp_path):
+    trained = run_cli("train", "unet", "--width", "0.25", "--cutmix", "1", "--mixup", "1", "--data", TINY,
+                      "--input-size", "96x64", "--epochs", "1", "--batch-size", "4", "--workers", "0",
+                      "--steps-per-epoch", "1", "--out", tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    recorded = load_checkpoint(str(tmp_path / "last.pt"))["config"]
+    assert (recorded["width"], recorded["cutmix"], recorded["mixup"]) == (0.25, 1.0, 1.0)
+    result = run_cli("export", "unet", "--weights", tmp_path / "last.pt", "--input-size", "100x75",
+                     "-o", tmp_path / "u.onnx")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "u.onnx.json").read_text())["width"] == 0.25
+    with pytest.raises(ConfigError, match="--width 0.5 differs"):
+        export("unet", None, (64, 64), str(tmp_path / "v.onnx"), weights=str(tmp_path / "last.pt"), width=0.5)
+    with pytest.raises(ConfigError, match="resume with the same"):
+        train(config(tmp_path, model="unet", epochs=2, steps_per_epoch=1, val_data=None, resume=True),
+              log=lambda *_: None)
+    refused = run_cli("train", "lraspp_mobilenetv3", "--data", TINY, "--width", "0.5", "--out", tmp_path / "l")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "lraspp_mobilenetv3 takes no --width" in refused.stderr

@@ -3,8 +3,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeseg.data.transforms import (ColorJitter, Compose, HorizontalFlip, RandomCrop, RandomScale, Resize,
-                                     eval_transforms, resize_pair, train_transforms)
+from edgeseg.data.transforms import (BatchMix, ColorJitter, Compose, HorizontalFlip, RandomCrop, RandomScale, Resize,
+                                     cutmix_box, eval_transforms, resize_pair, train_transforms)
 from edgeseg.errors import ConfigError
 
 COLOURS = np.array([(40 * k, 250 - 40 * k, (97 * k) % 256) for k in range(6)], np.uint8)
@@ -122,3 +122,82 @@ def test_bad_parameters():
         RandomScale(2.0, 1.0)
     with pytest.raises(ConfigError):
         ColorJitter(brightness=1.5)
+
+
+def coded_batch(batch=6, height=40, width=56, seed=0):
+    """Float NCHW images whose every pixel encodes (sample, label): channel 0 holds the sample, 1 and 2 the
+    label (and label + 100); labels are random blocks."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.repeat(rng.integers(0, 19, (batch, height // 4, width // 4)), 4, axis=1), 4, axis=2)
+    samples = np.broadcast_to(np.arange(batch)[:, None, None], labels.shape)
+    images = np.stack([samples, labels, labels + 100], axis=1).astype(np.float32)
+    return images, labels
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_cutmix_pastes_one_box_from_one_partner_into_image_and_label(seed):
+    images, labels = coded_batch(seed=seed)
+    original_images, original_labels = images.copy(), labels.copy()
+    assert BatchMix(cutmix=1.0)(images, labels, np.random.default_rng(seed)) is None
+    assert np.array_equal(images[:, 1], labels) and np.array_equal(images[:, 2], labels + 100)  # aligned
+    sources = images[:, 0].astype(int)
+    assert np.array_equal(labels, original_labels[sources, np.arange(40)[:, None], np.arange(56)])
+    pasted = sources != np.arange(6)[:, None, None]
+    box = pasted.any(axis=0)
+    if box.any():
+        rows, cols = np.nonzero(box)
+        rectangle = np.zeros_like(box)
+        rectangle[rows.min():rows.max() + 1, cols.min():cols.max() + 1] = True
+        assert np.array_equal(box, rectangle)  # one box, the same in every sample
+        for i in range(6):  # filled from one partner, or untouched where the partner is the sample itself
+            inside = np.unique(sources[i][rectangle])
+            assert len(inside) == 1 and np.array_equal(images[i][:, rectangle],
+                                                        original_images[inside[0]][:, rectangle])
+            assert (sources[i][~rectangle] == i).all()
+
+
+def test_cutmix_box_follows_the_paper():
+    rng = np.random.default_rng(0)
+    areas = []
+    for _ in range(2000):
+        rows, cols = cutmix_box(100, 200, rng)
+        assert 0 <= rows.start <= rows.stop <= 100 and 0 <= cols.start <= cols.stop <= 200
+        areas.append((rows.stop - rows.start) * (cols.stop - cols.start) / 20000)
+    assert 0.2 < np.mean(areas) < 0.5  # 1 - lam ~ U(0, 1) of the area, less what the clipping cuts
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mixup_blends_images_by_one_weight_and_returns_the_partner_labels(seed):
+    images, labels = coded_batch(seed=seed)
+    original_images, original_labels = images.copy(), labels.copy()
+    partner_labels, lam = BatchMix(mixup=1.0)(images, labels, np.random.default_rng(seed))
+    assert 0 <= lam <= 1 and np.array_equal(labels, original_labels)  # labels untouched: the loss mixes them
+    for i in range(6):
+        partner = [j for j in range(6) if np.array_equal(original_labels[j], partner_labels[i])]
+        assert any(np.allclose(images[i], lam * original_images[i] + (1 - lam) * original_images[j], atol=1e-4)
+                   for j in partner)
+    assert np.allclose(images[:, 1], lam * labels + (1 - lam) * partner_labels, atol=1e-4)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cutmix_then_mixup_keeps_every_pixel_aligned(seed):
+    images, labels = coded_batch(seed=seed)
+    partner_labels, lam = BatchMix(cutmix=1.0, mixup=1.0)(images, labels, np.random.default_rng(seed))
+    assert np.allclose(images[:, 1], lam * labels + (1 - lam) * partner_labels, atol=1e-4)
+    assert np.allclose(images[:, 2], lam * (labels + 100) + (1 - lam) * (partner_labels + 100), atol=1e-4)
+
+
+def test_batch_mix_is_off_by_default_and_repeats_with_the_seed():
+    images, labels = coded_batch()
+    keep_images, keep_labels = images.copy(), labels.copy()
+    assert BatchMix()(images, labels, np.random.default_rng(0)) is None
+    assert np.array_equal(images, keep_images) and np.array_equal(labels, keep_labels)
+    mix = BatchMix(cutmix=0.5, mixup=0.5)
+    runs = [coded_batch() for _ in range(2)]
+    results = [mix(*run, np.random.default_rng(7)) for run in runs]
+    assert np.array_equal(runs[0][0], runs[1][0]) and np.array_equal(runs[0][1], runs[1][1])
+    assert (results[0] is None) == (results[1] is None)
+    with pytest.raises(ConfigError, match="--cutmix"):
+        BatchMix(cutmix=1.5)
+    with pytest.raises(ConfigError, match="--mixup"):
+        BatchMix(mixup=-0.1)

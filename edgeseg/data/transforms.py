@@ -4,8 +4,9 @@ Each transform is called as `transform(image, label, rng)` with an HxWx3 uint8 B
 HxW integer label and a `np.random.Generator`, and returns the new (image, label). Geometric
 transforms move both identically: images are resampled bilinearly, labels by nearest neighbour
 with the same pixel-centre convention as OpenCV's bilinear resize, so the two stay aligned.
+`BatchMix` (CutMix, MixUp) works on a batch instead: it needs each sample's partner.
 """
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -132,6 +133,54 @@ class Compose:
         for transform in self.transforms:
             image, label = transform(image, label, rng)
         return image, label
+
+
+CUTMIX_ALPHA = 1.0  # Yun et al.: the box's area fraction is uniform
+MIXUP_ALPHA = 0.2  # Zhang et al.'s ImageNet setting: most blends stay close to one image
+
+
+def cutmix_box(height: int, width: int, rng: np.random.Generator) -> Tuple[slice, slice]:
+    """CutMix's box (rows, columns): sides sqrt(1 - lam) of the image's for lam ~ Beta(1, 1), centred at a
+    uniform pixel, clipped to the image."""
+    side = np.sqrt(1.0 - rng.beta(CUTMIX_ALPHA, CUTMIX_ALPHA))
+    half_h, half_w = int(height * side) // 2, int(width * side) // 2
+    y, x = int(rng.integers(0, height)), int(rng.integers(0, width))
+    return slice(max(y - half_h, 0), min(y + half_h, height)), slice(max(x - half_w, 0), min(x + half_w, width))
+
+
+class BatchMix:
+    """Segmentation CutMix (Yun et al., ICCV 2019) and MixUp (Zhang et al., ICLR 2018), each applied to a whole
+    batch with its own probability (0: off). Each sample's partner is drawn by a permutation of the batch.
+    CutMix pastes one box (`cutmix_box`) from the partner into the image and the label alike. MixUp blends
+    each image with its partner's by one weight lam ~ Beta(0.2, 0.2) and leaves the labels: the loss mixes
+    them, lam * loss(labels) + (1 - lam) * loss(partner labels). With both, MixUp blends CutMix's result.
+
+    `mix(images, labels, rng)` takes N x C x H x W float images and N x H x W labels, numpy arrays or torch
+    tensors alike (it only slices, indexes and multiplies), mixes them in place, and returns (partner labels,
+    lam) when MixUp was applied, else None.
+    """
+
+    def __init__(self, cutmix: float = 0.0, mixup: float = 0.0) -> None:
+        for flag, p in (("--cutmix", cutmix), ("--mixup", mixup)):
+            if not 0 <= p <= 1:
+                raise ConfigError("{} is a probability in [0, 1], not {}".format(flag, p))
+        self.cutmix, self.mixup = cutmix, mixup
+
+    def __call__(self, images: Any, labels: Any, rng: np.random.Generator) -> Optional[Tuple[Any, float]]:
+        batch, height, width = labels.shape
+        if self.cutmix and rng.random() < self.cutmix:
+            rows, cols = cutmix_box(height, width, rng)
+            partner = rng.permutation(batch).tolist()
+            images[..., rows, cols] = images[partner][..., rows, cols]
+            labels[..., rows, cols] = labels[partner][..., rows, cols]
+        if not (self.mixup and rng.random() < self.mixup):
+            return None
+        lam = float(rng.beta(MIXUP_ALPHA, MIXUP_ALPHA))
+        partner = rng.permutation(batch).tolist()
+        blend = images[partner] * (1 - lam)
+        images *= lam
+        images += blend
+        return labels[partner], lam
 
 
 def train_transforms(width: int, height: int, ignore_index: int = 255,
