@@ -283,6 +283,9 @@ def test_triton_versions_accumulate_and_static_models_take_no_batching(models, t
     assert list(config.input[0].dims) == [1, 3, SIZE[1], SIZE[0]]
     assert [(g.count, g.kind) for g in config.instance_group] == [(2, pb.ModelInstanceGroup.KIND_CPU)]
     assert "version 1 exists" in cli_error("export-triton", models["probs"], "-o", repo, "--version", "1")
+    assert "another platform or interface" in cli_error("export-triton", models["dynamic"], "-o", repo, "--name",
+                                                        "lraspp_probs")
+    assert sorted(os.listdir(repo / "lraspp_probs")) == ["1", "2", "config.pbtxt", "edgeseg.json", "labels.txt"]
 
 
 def test_triton_engine_is_a_tensorrt_plan_with_the_engines_interface(engines, tmp_path):

@@ -56,10 +56,10 @@ class _Plan:
         self.engine = self.onnx = self.calibration = None  # type: Optional[str]
         self.notes = []  # type: List[str]
 
-    def add(self, source: str, role: str) -> str:
+    def add(self, source: str) -> str:
+        """Ship `source` in the folder; returns its name there."""
         name = os.path.basename(source)
         self.files[name] = source
-        setattr(self, role, name)
         return name
 
 
@@ -77,17 +77,17 @@ def _plan_engine(facts: ArtifactFacts, precision: Optional[str], dla_core: Optio
         raise ConfigError("{}: the engine was built for {}; drop --dla-core or rebuild it with --dla-core {}".format(
             facts.path, "the GPU" if facts.dla_core is None else "DLA core {}".format(facts.dla_core), dla_core))
     plan = _Plan(facts.precision, facts.dla_core)
-    plan.add(facts.path, "engine")
+    plan.engine = plan.add(facts.path)
     onnx = facts.sibling((facts.sidecar.get("parent") or {}).get("built_from"))
     if onnx:
-        plan.add(onnx, "onnx")
+        plan.onnx = plan.add(onnx)
     else:
         plan.notes.append("the ONNX model the engine was built from is not beside it: DeepStream cannot rebuild "
                           "the engine if this TensorRT or GPU rejects it")
     if facts.int8_mode == "implicit-cache":
         cache = _recorded_file(facts, facts.sidecar.get("calibration_cache"))
         if cache:
-            plan.add(cache, "calibration")
+            plan.calibration = plan.add(cache)
         else:
             plan.notes.append("calibration cache {} not found: DeepStream cannot rebuild this INT8 engine".format(
                 facts.sidecar.get("calibration_cache")))
@@ -110,11 +110,11 @@ def _plan_onnx(facts: ArtifactFacts, precision: Optional[str], calibration: Opti
     if dla_core is not None and precision == "fp32":
         raise ConfigError("DLA runs FP16 or INT8 only; pass --precision fp16 or int8 with --dla-core")
     plan = _Plan(precision, dla_core)
-    plan.add(facts.path, "onnx")
+    plan.onnx = plan.add(facts.path)
     if calibration:
         from ..runtime.builder import read_calibration
 
-        plan.add(read_calibration(calibration, facts.path)["outputs"]["tensorrt_cache"], "calibration")
+        plan.calibration = plan.add(read_calibration(calibration, facts.path)["outputs"]["tensorrt_cache"])
     return plan
 
 

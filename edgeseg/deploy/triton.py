@@ -109,13 +109,17 @@ def export_triton(path: str, repo: str, name: Optional[str] = None, version: Opt
         raise ConfigError("{}: version {} exists; pass --version {} or remove it".format(
             version_dir, version, _next_version(model_dir)))
     platform, filename = ("tensorrt_plan", "model.plan") if facts.engine else ("onnxruntime_onnx", "model.onnx")
-    config = to_pbtxt(model_config(name, platform, facts.inputs, facts.outputs, max_batch_size, instances,
-                                   gpu=not cpu))
+    fields = model_config(name, platform, facts.inputs, facts.outputs, max_batch_size, instances, gpu=not cpu)
+    config = to_pbtxt(fields)
+    config_path = os.path.join(model_dir, "config.pbtxt")
+    if os.path.isfile(config_path) and not open(config_path).read().startswith(to_pbtxt(fields[:5])):
+        raise ConfigError("{}: the versions there have another platform or interface (name, batch, inputs, outputs); "
+                          "pass --name NEW or remove {}".format(config_path, model_dir))
     model = os.path.join(version_dir, filename)
     copy_file_atomic(path, model)
     write_bytes_atomic(os.path.join(model_dir, "labels.txt"), ("\n".join(facts.classes) + "\n").encode("utf-8"))
     write_bytes_atomic(os.path.join(model_dir, "edgeseg.json"),
                        (json.dumps(facts.sidecar, indent=2) + "\n").encode("utf-8"))
-    write_bytes_atomic(os.path.join(model_dir, "config.pbtxt"), config.encode("utf-8"))
-    return {"model_dir": model_dir, "config": os.path.join(model_dir, "config.pbtxt"), "model": model,
+    write_bytes_atomic(config_path, config.encode("utf-8"))
+    return {"model_dir": model_dir, "config": config_path, "model": model,
             "version": version, "platform": platform, "config_text": config}
