@@ -278,7 +278,7 @@ def export_deepstream(path: str, out_dir: str, precision: Optional[str] = None, 
         if os.path.abspath(target) != os.path.abspath(source_path):
             copy_file_atomic(source_path, target)
         written.append(target)
-    outputs = [(LABELS, ("\n".join(facts.classes) + "\n").encode("utf-8")),
+    outputs = [(LABELS, facts.labels_file()),
                (INFER_CONFIG, _render(header, nvinfer_sections(facts, plan))),
                (APP_CONFIG, _render(app_header, app))]
     for name, data in outputs:

@@ -28,6 +28,10 @@ class ArtifactFacts(NamedTuple):
         """An `edgeseg build` artifact of ONNX Runtime: graph-optimised for the onnxruntime that wrote it."""
         return not self.engine and "graph_optimization" in self.sidecar
 
+    def labels_file(self) -> bytes:
+        """The class names, one per line: the labels file DeepStream and Triton read."""
+        return ("\n".join(self.classes) + "\n").encode("utf-8")
+
     def sibling(self, name: Optional[str]) -> Optional[str]:
         """A file recorded in the sidecar (a parent, a cache) when it sits beside the artifact."""
         if not name:

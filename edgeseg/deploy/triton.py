@@ -28,8 +28,6 @@ class Enum(str):
 
 
 def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
     if isinstance(value, str) and not isinstance(value, Enum):
         return json.dumps(value)
     return str(value)
@@ -117,7 +115,7 @@ def export_triton(path: str, repo: str, name: Optional[str] = None, version: Opt
                           "pass --name NEW or remove {}".format(config_path, model_dir))
     model = os.path.join(version_dir, filename)
     copy_file_atomic(path, model)
-    write_bytes_atomic(os.path.join(model_dir, "labels.txt"), ("\n".join(facts.classes) + "\n").encode("utf-8"))
+    write_bytes_atomic(os.path.join(model_dir, "labels.txt"), facts.labels_file())
     write_bytes_atomic(os.path.join(model_dir, "edgeseg.json"),
                        (json.dumps(facts.sidecar, indent=2) + "\n").encode("utf-8"))
     write_bytes_atomic(config_path, config.encode("utf-8"))
