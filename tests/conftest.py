@@ -1,4 +1,6 @@
-"""Shared fixtures: a real exported model, a generated video and a generated labelled set."""
+"""Shared fixtures: models whose output depends on their input (the probe model, made of ONNX operators,
+whose answer is known exactly; a small torch model trained on synthetic scenes), a generated video and
+generated labelled sets."""
 import os
 import subprocess
 import sys
@@ -8,6 +10,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = "deeplabv3_mobilenetv3"
 SIZE = (192, 128)  # small, so the suite stays fast on two cores
+PROBE_SIZE = (128, 64)
 
 
 def shared_data_dir() -> str:
@@ -20,6 +23,39 @@ def shared_data():
     if not os.path.isdir(path):
         pytest.skip("shared data not found at {} (set EDGESEG_SHARED_DATA)".format(path))
     return path
+
+
+def frame_classes(class_map, num_classes=8):
+    """The share of pixels of each class in a class map."""
+    import numpy as np
+
+    return np.bincount(class_map.ravel(), minlength=num_classes) / class_map.size
+
+
+@pytest.fixture(scope="session")
+def probe_onnx(tmp_path_factory):
+    from edgeseg.probe_model import write_probe_model
+
+    path = str(tmp_path_factory.mktemp("probe") / "probe.onnx")
+    write_probe_model(path, PROBE_SIZE)
+    return path
+
+
+@pytest.fixture(scope="session")
+def probe_classmap_onnx(tmp_path_factory):
+    from edgeseg.probe_model import write_probe_model
+
+    path = str(tmp_path_factory.mktemp("probe") / "probe_classmap.onnx")
+    write_probe_model(path, PROBE_SIZE, output_kind="classmap")
+    return path
+
+
+@pytest.fixture(scope="session")
+def probe_set(tmp_path_factory):
+    """Synthetic scenes labelled with the probe's own answer: the FP32 probe scores exactly 100% on it."""
+    from edgeseg.probe_model import write_probe_dataset
+
+    return write_probe_dataset(str(tmp_path_factory.mktemp("probe_data") / "val"), 4, PROBE_SIZE, seed=60)
 
 
 @pytest.fixture(scope="session")
@@ -55,11 +91,16 @@ def labelled_set(tmp_path_factory):
     return write_dataset(str(tmp_path_factory.mktemp("data") / "val"), 4, 240, 180, seed=50)
 
 
+def torch_blocked_env(env=None):
+    """A copy of `env` (default: this process's) in which torch cannot be imported."""
+    environment = dict(os.environ if env is None else env)
+    environment["PYTHONPATH"] = os.pathsep.join(
+        [os.path.join(REPO, "tests", "torch_blocker")] + [p for p in [environment.get("PYTHONPATH")] if p])
+    return environment
+
+
 def run_cli(*args, env=None, block_torch=False, cwd=REPO, python=sys.executable):
     """Run `python -m edgeseg ARGS` in a subprocess; with block_torch, torch cannot be imported."""
-    environment = dict(os.environ if env is None else env)
-    if block_torch:
-        environment["PYTHONPATH"] = os.pathsep.join(
-            [os.path.join(REPO, "tests", "torch_blocker")] + [p for p in [environment.get("PYTHONPATH")] if p])
+    environment = torch_blocked_env(env) if block_torch else dict(os.environ if env is None else env)
     return subprocess.run([python, "-m", "edgeseg"] + [str(a) for a in args], cwd=cwd, env=environment,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=600)
