@@ -1119,8 +1119,9 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
 def requantize(manifest_path: str, nodes_to_exclude: Sequence[str] = (), models_dir: Optional[str] = None,
                suffix: str = "", log: Log = print) -> Dict[str, Dict[str, Any]]:
     """Both INT8 models again from a manifest's saved ranges with other nodes kept float (for an
-    accuracy guard): no calibration. `suffix` names the new files `<stem>_int8<suffix>...` so the
-    first models stay; returns the new sidecars by target."""
+    accuracy guard): no calibration. They go where the manifest's models are (or to `models_dir`);
+    `suffix` names the new files `<stem>_int8<suffix>...` so the first models stay; returns the new
+    sidecars by target."""
     try:
         with open(manifest_path) as f:
             manifest = json.load(f)
@@ -1128,12 +1129,13 @@ def requantize(manifest_path: str, nodes_to_exclude: Sequence[str] = (), models_
         model_path = os.path.normpath(os.path.join(folder, manifest["model"]["path"]))
         ranges_path = os.path.join(folder, manifest["ranges"]["file"])
         method = manifest["method"]
+        first_models = os.path.dirname(os.path.normpath(os.path.join(folder, manifest["outputs"]["onnxruntime_int8"])))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ArtifactError("{}: not a calibration manifest ({})".format(manifest_path, exc))
     require_file(model_path, "model named by the manifest", "calibrate again")
     ranges, _ = load_ranges(ranges_path, model_path)
     stem = _model_stem(model_path)
-    models_dir = models_dir or os.path.dirname(model_path)
+    models_dir = models_dir or first_models
     spec = PreprocessSpec.from_dict(manifest["preprocess"])
     calibration = {"calibration_images": manifest.get("count"), "calibration_seed": manifest.get("seed"),
                    "manifest": _relative(manifest_path, models_dir)}

@@ -8,9 +8,23 @@ import sys
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODEL = "deeplabv3_mobilenetv3"
-SIZE = (192, 128)  # small, so the suite stays fast on two cores
+MODEL = "unet"  # the trained torch model: U-Net at width 0.25 (1.9 M parameters)
+WIDTH = 0.25
+TRAIN_SIZE = (128, 64)
+SIZE = (192, 128)  # the exported models' input size: small, so the suite stays fast on two cores
 PROBE_SIZE = (128, 64)
+
+
+def train_config(out, **changes):
+    """A few seconds of training on synthetic scenes, deterministic by seed: enough for the model to
+    predict several classes on street frames, real ones included."""
+    from edgeseg.train import TrainConfig
+
+    settings = dict(model=MODEL, width=WIDTH, data="synthetic:24:{}x{}".format(*TRAIN_SIZE), val_data=None,
+                    out=str(out), input_size=TRAIN_SIZE, epochs=6, batch_size=4, lr=3e-3, optimizer="adamw",
+                    weight_decay=0.0, workers=0, warmup_steps=0, progress=False, seed=0)
+    settings.update(changes)
+    return TrainConfig(**settings)
 
 
 def shared_data_dir() -> str:
@@ -25,11 +39,57 @@ def shared_data():
     return path
 
 
+@pytest.fixture(scope="session")
+def python38_envs():
+    """{"EDGESEG_PY38": device interpreter, "EDGESEG_PY38_NUMPY117": numpy 1.17 interpreter}: taken from the
+    environment when scripts/test.sh set it, else made by scripts/setup_py38.sh; skips, with the reason, where
+    no python3.8 exists."""
+    keys = ("EDGESEG_PY38", "EDGESEG_PY38_NUMPY117")
+    given = {key: os.environ.get(key) for key in keys}
+    if all(path and os.path.exists(path) for path in given.values()):
+        return given
+    made = subprocess.run([os.path.join(REPO, "scripts", "setup_py38.sh")], cwd=REPO, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True)
+    found = dict(item.split("=", 1) for item in made.stdout.replace("export", " ").split() if "=" in item)
+    if made.returncode != 0 or not all(os.path.exists(found.get(key, "")) for key in keys):
+        reason = (made.stderr.strip().splitlines() or ["scripts/setup_py38.sh made no interpreters"])[-1]
+        pytest.skip("Python 3.8 checks skipped: {}".format(reason))
+    return found
+
+
 def frame_classes(class_map, num_classes=8):
     """The share of pixels of each class in a class map."""
     import numpy as np
 
     return np.bincount(class_map.ravel(), minlength=num_classes) / class_map.size
+
+
+def assert_export_parity(record, max_abs_diff=1e-3):
+    """The export's own parity check (made trustworthy by test_export's independent one) passed: argmax
+    agreement, and, for score outputs, the largest logit difference — which an untrained model, constant in
+    its argmax, still shows, since its logits vary with the input."""
+    parity = record["parity"]
+    assert parity["argmax_agreement"] >= 0.999, parity
+    if record["output_kind"] != "classmap":
+        assert parity["max_abs_diff"] < max_abs_diff, parity
+
+
+def reference_miou(pairs, num_classes, ignore_index=255):
+    """mIoU and per-class IoU over (prediction, label) pairs, counted class by class: an implementation
+    independent of edgeseg.metrics, to check it against. A class absent from labels and predictions has
+    no IoU."""
+    import numpy as np
+
+    counts = np.zeros((num_classes, 3), np.int64)  # true positives, false positives, false negatives
+    for prediction, label in pairs:
+        keep = label != ignore_index
+        prediction, label = prediction[keep], label[keep]
+        for c in range(num_classes):
+            counts[c] += [np.sum((prediction == c) & (label == c)), np.sum((prediction == c) & (label != c)),
+                          np.sum((prediction != c) & (label == c))]
+    ious = [tp / (tp + fp + fn) if tp + fp + fn else None for tp, fp, fn in counts]
+    present = [iou for iou in ious if iou is not None]
+    return sum(present) / len(present), ious
 
 
 @pytest.fixture(scope="session")
@@ -59,20 +119,29 @@ def probe_set(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def logits_onnx(tmp_path_factory):
+def trained_checkpoint(tmp_path_factory):
+    from edgeseg.train import train
+
+    out = tmp_path_factory.mktemp("trained")
+    train(train_config(out), log=lambda *_: None)
+    return str(out / "last.pt")
+
+
+@pytest.fixture(scope="session")
+def logits_onnx(trained_checkpoint, tmp_path_factory):
     from edgeseg.export import export
 
-    path = str(tmp_path_factory.mktemp("export") / "dlv3_logits.onnx")
-    export(MODEL, 8, SIZE, path, classes="synthetic", log=lambda *_: None)
+    path = str(tmp_path_factory.mktemp("export") / "unet_logits.onnx")
+    export(MODEL, None, SIZE, path, weights=trained_checkpoint, log=lambda *_: None)
     return path
 
 
 @pytest.fixture(scope="session")
-def classmap_onnx(tmp_path_factory):
+def classmap_onnx(trained_checkpoint, tmp_path_factory):
     from edgeseg.export import export
 
-    path = str(tmp_path_factory.mktemp("export") / "dlv3_classmap.onnx")
-    export(MODEL, 8, SIZE, path, output_kind="classmap", classes="synthetic", log=lambda *_: None)
+    path = str(tmp_path_factory.mktemp("export") / "unet_classmap.onnx")
+    export(MODEL, None, SIZE, path, weights=trained_checkpoint, output_kind="classmap", log=lambda *_: None)
     return path
 
 

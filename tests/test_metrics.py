@@ -65,3 +65,4 @@ def test_void_output_class_is_left_out_of_the_mean():
     iou = matrix.iou()
     assert np.isnan(iou[2]) and iou[0] == 1.0 and iou[1] == 0.0
     assert matrix.mean_iou() == 0.5 and matrix.pixel_accuracy() == 0.5
+    assert matrix.counts.sum() == 2  # the void-labelled pixels are not counted at all

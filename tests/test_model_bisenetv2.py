@@ -7,6 +7,8 @@ from edgeseg.errors import ConfigError
 from edgeseg.export import RANDOM_INIT_SEED, export
 from edgeseg.models import build_model, model_preprocess
 
+from conftest import assert_export_parity
+
 # CoinCheung/BiSeNet lib/models/bisenetv2_old.py (commit c6d7405a), 19 classes, aux heads left out,
 # counted on its layout instantiated from that source; mmsegmentation's BiSeNetV2 + FCNHead: 3,358,883.
 REFERENCE_PARAMS = 3_358_627
@@ -70,7 +72,7 @@ def test_preprocess_and_weights_round_trip(tmp_path):
 def test_export_parity_and_tensorrt_ops(tmp_path):
     path = str(tmp_path / "b.onnx")
     record = export("bisenetv2", 19, (256, 128), path, dynamic=True, log=lambda *_: None)
-    assert record["parity"]["argmax_agreement"] >= 0.999
+    assert_export_parity(record)
     assert set(record["onnx_ops"]) <= TENSORRT_85_OPS, set(record["onnx_ops"]) - TENSORRT_85_OPS
     import onnx
     import onnxruntime as ort

@@ -1,6 +1,6 @@
-"""The new models through the device chain without torch: U-Net at width 0.25 and an odd size (its constant zero
-padding and crop in the graph), and FCN-ResNet18 (1/32 logits) → calibrate → build int8 → run on a video, in
-subprocesses that cannot import torch."""
+"""The newer graphs through INT8 without torch: U-Net at width 0.25 and an odd size (its constant zero padding and
+crop in the graph) and FCN-ResNet18 (1/32 logits) → calibrate → build int8, in subprocesses that cannot import
+torch. (Running INT8 artifacts, and their numbers, are tested on the probe in test_int8_chain.py.)"""
 import json
 
 import pytest
@@ -13,7 +13,7 @@ from conftest import run_cli
 
 
 @pytest.mark.parametrize("name, size, width", [("unet", (100, 75), 0.25), ("fcn_resnet18", (128, 64), None)])
-def test_new_model_calibrate_build_int8_run_without_torch(tmp_path, street_video, name, size, width):
+def test_new_model_calibrates_and_builds_int8_without_torch(tmp_path, name, size, width):
     model = str(tmp_path / "{}.onnx".format(name))
     export(name, 8, size, model, width=width, classes="synthetic", log=lambda *_: None)
     data = write_dataset(str(tmp_path / "scenes"), 4, 200, 150, seed=9)
@@ -27,8 +27,4 @@ def test_new_model_calibrate_build_int8_run_without_torch(tmp_path, street_video
     artifact = json.loads((tmp_path / "build.json").read_text())["artifact"]
     record = read_sidecar(artifact)
     assert record["precision"] == "int8" and record["parent"]["file"] == name + ".onnx"
-    report = tmp_path / "report.json"
-    ran = run_cli("run", artifact, "--source", street_video, "--output", tmp_path / "out.mp4", "--report", report,
-                  "--no-display", block_torch=True)
-    assert ran.returncode == 0, ran.stderr
-    assert json.loads(report.read_text())["output_frames"] == 12
+    assert record["quantization"]["quantized_nodes"] > 10

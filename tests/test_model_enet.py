@@ -11,6 +11,8 @@ from edgeseg.models import build_model, model_preprocess
 from edgeseg.models.enet import (ENet, build_enet, build_enet_deconv, is_pytorch_enet_layout, map_pytorch_enet_keys,
                                  to_pytorch_enet_layout)
 
+from conftest import assert_export_parity
+
 VARIANTS = ("enet", "enet_deconv")
 CHECKPOINT = os.path.join("weights", "enet_camvid_davidtvs_921e40c.pt")
 CHECKPOINT_KEYS = os.path.join("weights", "enet_camvid_davidtvs_921e40c.keys.txt")
@@ -208,7 +210,7 @@ def test_enet_deconv_exports_for_tensorrt(tmp_path):
     path = str(tmp_path / "enet_deconv.onnx")
     sidecar = export("enet_deconv", 12, (480, 360), path, log=lambda *_: None)
     assert sidecar["opset"] == 17
-    assert sidecar["parity"]["argmax_agreement"] >= 0.999
+    assert_export_parity(sidecar)
     assert not {"MaxUnpool", "ScatterND", "ScatterElements"} & set(sidecar["onnx_ops"])
     graph = onnx.load(path).graph
     assert all(len(n.output) == 1 for n in graph.node if n.op_type == "MaxPool")  # no indices output
@@ -272,5 +274,5 @@ def test_paper_enet_exports_with_the_dynamo_exporter_for_onnxruntime(tmp_path):
 
     record = export("enet", 12, (160, 96), str(tmp_path / "enet.onnx"), log=lambda *_: None)
     assert record["opset"] > OPSET and "dynamo" in record["exporter"]
-    assert record["parity"]["argmax_agreement"] >= 0.999
+    assert_export_parity(record)
     assert "ScatterND" in record["onnx_ops"]

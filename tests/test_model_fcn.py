@@ -12,6 +12,8 @@ from edgeseg.errors import ArtifactError
 from edgeseg.export import OPSET, export
 from edgeseg.models import build_model
 
+from conftest import assert_export_parity
+
 MODELS = ("fcn_resnet18", "fcn8s_resnet18", "fcn_resnet50", "fcn8s_resnet50")
 STRIDES = {"fcn_resnet18": 32, "fcn8s_resnet18": 8, "fcn_resnet50": 8, "fcn8s_resnet50": 8}
 # torchvision's documented fcn_resnet50 count (COCO_WITH_VOC_LABELS_V1: 21 classes, aux head included)
@@ -99,7 +101,8 @@ def test_weights_from_a_file_and_bad_names(tmp_path):
 def test_exports_at_opset17_with_parity_and_tensorrt_ops(name, tmp_path):
     path = str(tmp_path / "f.onnx")
     record = export(name, 6, (128, 64), path, log=lambda *_: None)
-    assert record["opset"] == OPSET and record["parity"]["argmax_agreement"] >= 0.999
+    assert record["opset"] == OPSET
+    assert_export_parity(record)
     assert set(record["onnx_ops"]) <= TENSORRT_85_OPS, set(record["onnx_ops"]) - TENSORRT_85_OPS
     out = onnx.load(path).graph.output[0]
     stride = STRIDES[name]

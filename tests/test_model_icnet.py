@@ -9,6 +9,8 @@ from edgeseg.export import OPSET, export
 from edgeseg.models import build_model
 from edgeseg.models.icnet import AUX_WEIGHTS, pool_window
 
+from conftest import assert_export_parity
+
 MODELS = ("icnet_resnet18", "icnet_mobilenetv3")
 # Our parameter counts (19 classes): 11.81 M and 3.71 M. No published figure exists for these backbones;
 # the bounds are the backbone alone (ResNet-18 without fc 11.18 M, MobileNetV3-Large features 2.97 M)
@@ -102,7 +104,7 @@ def test_weights_from_a_file_and_bad_names(tmp_path, name):
 def test_export_is_tensorrt_friendly_and_matches_pytorch(tmp_path, name):
     path = str(tmp_path / "i.onnx")
     record = export(name, 19, (512, 256), path, log=lambda *_: None)
-    assert record["parity"]["argmax_agreement"] >= 0.999
+    assert_export_parity(record)
     graph = onnx.load(path)
     assert {(o.domain, o.version) for o in graph.opset_import} == {("", OPSET)}
     assert all(node.domain in ("", "ai.onnx") for node in graph.graph.node)

@@ -1,8 +1,7 @@
-"""The device side on a real Python 3.8 (JetPack 5's), with the interpreters scripts/setup_py38.sh makes.
-
-EDGESEG_PY38: python3.8 with onnxruntime and OpenCV, no torch. EDGESEG_PY38_NUMPY117: python3.8 with
-numpy 1.17.5 (JetPack 5's numpy) and OpenCV. Each test skips when its interpreter is not given.
-"""
+"""The device side on a real Python 3.8 (JetPack 5's), with the interpreters scripts/setup_py38.sh makes:
+python3.8 with onnxruntime and OpenCV, no torch; python3.8 with numpy 1.17.5 (JetPack 5's numpy) and OpenCV.
+They run under plain pytest wherever a python3.8 exists (the fixture makes the environments), and skip
+with the reason where none does."""
 import json
 import os
 import subprocess
@@ -12,15 +11,8 @@ import pytest
 from conftest import REPO, run_cli
 
 
-def interpreter(variable):
-    path = os.environ.get(variable)
-    if not path or not os.path.exists(path):
-        pytest.skip("{} not set: run through ./scripts/test.sh on a machine with python3.8".format(variable))
-    return path
-
-
-def test_the_device_chain_runs_on_python38(logits_onnx, street_video, labelled_set, tmp_path):
-    py38 = interpreter("EDGESEG_PY38")
+def test_the_device_chain_runs_on_python38(python38_envs, logits_onnx, probe_onnx, probe_set, street_video, tmp_path):
+    py38 = python38_envs["EDGESEG_PY38"]
     version = subprocess.run([py38, "-c", "import sys; print(sys.version_info[:2])"], stdout=subprocess.PIPE,
                              universal_newlines=True).stdout.strip()
     assert version == "(3, 8)"
@@ -30,7 +22,8 @@ def test_the_device_chain_runs_on_python38(logits_onnx, street_video, labelled_s
         ("run", built, "--source", street_video, "--output", tmp_path / "out.mp4", "--report", tmp_path / "r.json",
          "--no-display"),
         ("bench", built, "--iterations", "3", "--warmup", "1"),
-        ("eval", built, "--data", labelled_set),
+        ("build", probe_onnx, "--precision", "fp32", "-o", tmp_path / "probe.ort.onnx"),
+        ("eval", tmp_path / "probe.ort.onnx", "--data", probe_set, "--json", tmp_path / "eval.json"),
         ("info", built),
         ("info",),
         ("export-deepstream", logits_onnx, "-o", tmp_path / "deepstream", "--source", street_video),
@@ -40,12 +33,13 @@ def test_the_device_chain_runs_on_python38(logits_onnx, street_video, labelled_s
         result = run_cli(*step, python=py38, block_torch=True)
         assert result.returncode == 0, (step, result.stderr)
     assert json.loads((tmp_path / "r.json").read_text())["output_frames"] == 12
+    assert json.loads((tmp_path / "eval.json").read_text())["miou"] == 1.0  # the probe's exact answer
     assert (tmp_path / "deepstream" / "config_infer_primary.txt").is_file()
-    assert (tmp_path / "triton" / "dlv3_logits" / "1" / "model.onnx").is_file()
+    assert (tmp_path / "triton" / "unet_logits" / "1" / "model.onnx").is_file()
 
 
-def test_numpy_and_opencv_modules_pass_their_tests_on_numpy117():
-    py38 = interpreter("EDGESEG_PY38_NUMPY117")
+def test_numpy_and_opencv_modules_pass_their_tests_on_numpy117(python38_envs):
+    py38 = python38_envs["EDGESEG_PY38_NUMPY117"]
     numpy_version = subprocess.run([py38, "-c", "import numpy; print(numpy.__version__)"], stdout=subprocess.PIPE,
                                    universal_newlines=True).stdout.strip()
     assert numpy_version.startswith("1.17.")

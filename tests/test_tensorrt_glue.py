@@ -14,6 +14,7 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import PROBE_SIZE
 from edgeseg.artifacts import file_sha256
 from edgeseg.errors import ArtifactError, ConfigError
 
@@ -305,6 +306,85 @@ def test_jetson_release_is_recorded(double, tmp_path, monkeypatch):
     assert (record["l4t"], record["jetpack"]) == ("35.2.1", "5.1")
 
 
+# --- the layer report on real engine-inspector output (tests/data/README.md) ------------------------
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+def real_inspector_output(name):
+    with open(os.path.join(DATA, name)) as f:
+        return f.read()
+
+
+def test_layer_summary_reads_a_real_detailed_inspector_output():
+    from edgeseg.runtime.tensorrt import _layer_summary
+
+    layers = json.loads(real_inspector_output("trt_inspector_detailed_mobilenet_qat.json"))["Layers"]
+    summaries = [_layer_summary(layer, dla=False) for layer in layers]
+    assert [(s["name"], s["type"], s["precision"]) for s in summaries] == [
+        ("QuantizeLinear_2", "Reformat", "int8"),
+        ("features.0.0.weight + QuantizeLinear_8 + Conv_12 + PWN(Clip_16)", "CaskConvolution", "int8"),
+        ("features.2.conv.2.weight + QuantizeLinear_90 + Conv_94", "CaskConvolution", "fp16"),
+        ("features.14.conv.2.weight + QuantizeLinear_674 + Conv_678", "CaskConvolution", "fp32"),
+        ("Reformatting CopyNode for Input Tensor 0 to GlobalAveragePool_843", "Reformat", "fp16"),
+        ("GlobalAveragePool_843", "TiledPooling", "fp16"),
+        ("classifier.1.weight + QuantizeLinear_860 + Gemm_864 + classifier.1.bias + (Unnamed Layer* 849) [Shuffle] "
+         "+ unsqueeze_node_after_classifier.1.bias + (Unnamed Layer* 849) [Shuffle]_(Unnamed Layer* 849) "
+         "[Shuffle]_output + (Unnamed Layer* 850) [ElementWise]", "CaskConvolution", "fp32"),
+        ("copied_squeeze_after_(Unnamed Layer* 850) [ElementWise]", "NoOp", "fp32")]
+    assert summaries[0]["format"] == "Four wide channel vectorized row major Int8 format"  # the output's
+    assert all("device" not in s for s in summaries)
+    # built for a GPU: in a DLA build every one of these layers would still be on the GPU
+    assert {_layer_summary(layer, dla=True)["device"] for layer in layers} == {"GPU"}
+
+
+def test_layer_report_from_a_real_inspector_output(tmp_path):
+    from edgeseg.runtime.tensorrt import _write_layer_report
+
+    text = real_inspector_output("trt_inspector_detailed_mobilenet_qat.json")
+
+    class Inspector:
+        def get_engine_information(self, fmt):
+            assert fmt == "JSON"
+            return text
+
+    class Engine:
+        def create_engine_inspector(self):
+            return Inspector()
+
+    class FakeTrt:  # only what _write_layer_report reads
+        class LayerInformationFormat:
+            JSON = "JSON"
+
+    path = str(tmp_path / "m.engine.layers.json")
+    assert _write_layer_report(FakeTrt, Engine(), path, {"precision": "int8"}, dla=False) is True
+    report = json.loads(open(path).read())
+    assert report["bindings"] == ["input1", "1179"] and report["precision"] == "int8"
+    assert [x["precision"] for x in report["layers"]] == ["int8", "int8", "fp16", "fp32", "fp16", "fp16", "fp32",
+                                                          "fp32"]
+    assert report["engine_information"] == json.loads(text)
+
+
+def test_a_foreign_node_is_not_dla_by_its_name_alone():
+    """TensorRT 8.5.2 on an Orin lists Myelin subgraphs as {ForeignNode[...]} and runs them on the GPU (its
+    build log: "[GpuLayer] MYELIN: {ForeignNode[/Split_2.../Concat_1]}"); a DLA subgraph has the same form."""
+    from edgeseg.runtime.tensorrt import _layer_summary
+
+    names = json.loads(real_inspector_output("trt_inspector_names_yolo_orin_trt8502.json"))
+    assert names["Bindings"] == ["input", "output"]
+    foreign = [n for n in names["Layers"] if n.startswith("{ForeignNode[")]
+    assert foreign == ["{ForeignNode[/head/Constant_2_output_0.../Unsqueeze_2]}", "{ForeignNode[/Split_2.../Concat_1]}"]
+    # LAYER_NAMES_ONLY: names only, and no placement is claimed from a name
+    assert [_layer_summary(n, dla=True) for n in names["Layers"]] == [{"name": n} for n in names["Layers"]]
+    # DETAILED (these entries are built here from the real names: no real DETAILED DLA output was found):
+    # a Myelin subgraph and a reformat into a subgraph stay on the GPU; another ForeignNode is the DLA's
+    myelin = {"Name": foreign[1], "LayerType": "Myelin"}
+    reformat = {"Name": "Reformatting CopyNode for Input Tensor 0 to " + foreign[1], "LayerType": "Reformat"}
+    dla = {"Name": foreign[1], "LayerType": "ForeignNode"}  # as the test double writes it
+    assert [_layer_summary(x, dla=True)["device"] for x in (myelin, reformat, dla)] == ["GPU", "GPU", "DLA"]
+    assert "device" not in _layer_summary(dla, dla=False)
+
+
 # --- TensorRTBackend -------------------------------------------------------------------------------
 
 
@@ -329,6 +409,125 @@ def test_backend_runs_the_engine_through_this_flavours_execute(double, tmp_path,
     assert trt.CALLS.count(used) == 2 and unused not in trt.CALLS
     assert ("set_tensor_address" in trt.CALLS) == (flavour == "10")
     assert cuda.MEMORY == {} and cuda.CONTEXTS == [] and "Context.detach" in cuda.CALLS  # freed, popped
+
+
+FRAMES = (11, 12, 13, 14)  # synthetic scenes whose probe class maps all differ
+
+
+def probe_frames():
+    from edgeseg.data.synthetic import render_scene
+    from edgeseg.probe_model import expected_class_map
+
+    frames = [render_scene(seed, *PROBE_SIZE)[0] for seed in FRAMES]
+    expected = [expected_class_map(frame, PROBE_SIZE) for frame in frames]
+    for i in range(1, len(expected)):  # a stale answer from the previous frame cannot pass
+        assert (expected[i] != expected[i - 1]).mean() > 0.05
+    assert all(len(np.unique(e)) >= 5 for e in expected)  # nor a constant one
+    return frames, expected
+
+
+@pytest.mark.parametrize("kind", ["logits", "classmap"])
+def test_backend_answers_the_probe_exactly_frame_after_frame(double, tmp_path, probe_onnx, probe_classmap_onnx,
+                                                            kind):
+    """The probe's class map is known exactly (plain numpy); an FP16 engine under the double runs the FP32
+    ONNX model, so every frame's answer must be the oracle's, pixel for pixel, in sequence. A backend
+    that skips the host-to-device copy, the synchronize, or reads the previous frame's output fails."""
+    from edgeseg.runtime import open_artifact
+    from edgeseg.runtime.builder import build as build_artifact
+    from edgeseg.runtime.tensorrt import TensorRTBackend
+
+    _, trt, cuda = double
+    source = probe_onnx if kind == "logits" else probe_classmap_onnx
+    engine, sidecar, note = build_artifact(source, str(tmp_path / "probe_fp16.engine"), "fp16")
+    assert note is None and sidecar["runtime"] == "tensorrt" and sidecar["output_kind"] == kind
+    frames, expected = probe_frames()
+    with open_artifact(engine) as segmenter:
+        assert isinstance(segmenter.backend, TensorRTBackend)
+        for frame, want in zip(frames + frames[:1], expected + expected[:1]):
+            np.testing.assert_array_equal(segmenter.predict(frame), want)
+    assert cuda.CALLS.count("Stream.synchronize") == len(frames) + 1
+    assert all(not stream.pending for stream in cuda.STREAMS.values())
+
+
+def test_the_pycuda_double_copies_only_when_the_stream_is_synchronized(load_double):
+    _, cuda = load_double("10")
+    cuda.CONTEXTS.append(cuda.Context())
+    try:
+        stream, device = cuda.Stream(), cuda.mem_alloc(16)
+        host_in = np.arange(4, dtype=np.float32)
+        host_out = np.full(4, -7.0, np.float32)
+        cuda.memcpy_htod_async(device, host_in, stream)
+        host_in[:] = [10, 20, 30, 40]  # an async copy reads its (page-locked) source when it runs
+        cuda.memcpy_dtoh_async(host_out, device, stream)
+        np.testing.assert_array_equal(host_out, [-7, -7, -7, -7])  # not landed: nothing has run
+        assert not stream.is_done() and not cuda.MEMORY[int(device)].any()
+        stream.synchronize()
+        np.testing.assert_array_equal(host_out, [10, 20, 30, 40])
+        assert stream.is_done()
+
+        cuda.memcpy_htod_async(device, np.ones(4, np.float32), stream)  # pending on `stream` ...
+        cuda.memcpy_dtoh_async(host_out, device)  # ... the NULL stream (None) waits for it, then copies
+        np.testing.assert_array_equal(host_out, [1, 1, 1, 1])
+        device.free()
+    finally:
+        cuda.CONTEXTS.pop()
+    with pytest.raises(cuda.LogicError, match="no current CUDA context"):
+        cuda.memcpy_dtoh_async(host_out, device, stream)
+
+
+def test_execution_waits_for_the_stream_too(double, tmp_path):
+    """execute_async_v2/v3 enqueue on the stream: the output buffer is written at synchronize, from the
+    input copied before it; the calls return what TensorRT returns (bool)."""
+    flavour, trt, cuda = double
+    onnx_path = conv_relu(tmp_path / "m.onnx")
+    engine_path, _ = build(tmp_path, onnx_path, precision="fp16")
+    with open(engine_path, "rb") as f:
+        engine = trt.Runtime(trt.ILogger()).deserialize_cuda_engine(f.read())
+    context = engine.create_execution_context()
+    batch = np.random.RandomState(2).rand(1, 3, 8, 8).astype(np.float32)
+    out = np.full((1, 4, 8, 8), np.nan, np.float32)
+    cuda.CONTEXTS.append(cuda.Context())
+    try:
+        stream, buffers = cuda.Stream(), [cuda.mem_alloc(batch.nbytes), cuda.mem_alloc(out.nbytes)]
+        if flavour == "10":
+            assert context.set_tensor_address("input", int(buffers[0])) is True
+            assert context.set_tensor_address("output", int(buffers[1])) is True
+            assert context.set_tensor_address("nonexistent", int(buffers[1])) is False
+        cuda.memcpy_htod_async(buffers[0], batch, stream)
+        run = ((lambda handle: context.execute_async_v3(handle)) if flavour == "10" else
+               (lambda handle: context.execute_async_v2([int(b) for b in buffers], handle)))
+        assert run(stream.handle) is True
+        assert not cuda.MEMORY[int(buffers[1])].any()  # enqueued, not run
+        cuda.memcpy_dtoh_async(out, buffers[1], stream)
+        assert np.isnan(out).all()
+        stream.synchronize()
+        np.testing.assert_array_equal(out, reference(onnx_path, batch))
+        assert run(12345) is False  # not a stream
+    finally:
+        cuda.CONTEXTS.pop()
+
+
+@pytest.mark.parametrize("fault", ["ignore-input", "swap-classes"])
+@pytest.mark.parametrize("kind", ["logits", "classmap"])
+def test_the_double_injects_engine_faults(load_double, tmp_path, monkeypatch, probe_onnx, probe_classmap_onnx,
+                                          fault, kind):
+    from edgeseg.runtime import open_artifact
+    from edgeseg.runtime.builder import build as build_artifact
+
+    load_double("10")
+    source = probe_onnx if kind == "logits" else probe_classmap_onnx
+    engine, _, _ = build_artifact(source, str(tmp_path / "probe_fp16.engine"), "fp16")
+    frames, expected = probe_frames()
+    monkeypatch.setenv("EDGESEG_TRT_DOUBLE_FAULT", fault)
+    with open_artifact(engine) as segmenter:
+        got = segmenter.predict(frames[0])
+    if fault == "swap-classes":
+        np.testing.assert_array_equal(got, np.choose(expected[0], [1, 0, 2, 3, 4, 5, 6, 7]).astype(np.uint8))
+    else:  # the answer to an all-zero input: the same for every frame
+        assert (got != expected[0]).mean() > 0.3 and len(np.unique(got)) <= 2
+    monkeypatch.setenv("EDGESEG_TRT_DOUBLE_FAULT", "typo")
+    with open_artifact(engine) as segmenter, pytest.raises(ValueError, match="not one of"):
+        segmenter.predict(frames[0])
 
 
 def test_engine_from_another_tensorrt_is_refused(load_double, tmp_path):

@@ -493,9 +493,11 @@ def _layer_summary(layer: Any, dla: bool) -> Dict[str, Any]:
     if text:
         entry["format"] = text
         entry["precision"] = _format_precision(text)
-    if dla:  # TensorRT names a DLA subgraph {ForeignNode[first...last]}
-        name, kind = str(entry["name"] or ""), str(entry["type"] or "")
-        entry["device"] = "DLA" if "ForeignNode" in name or "dla" in kind.lower() else "GPU"
+    if dla:  # TensorRT names a DLA subgraph {ForeignNode[first...last]}, but a GPU (Myelin) subgraph too, and
+        # a reformat into one "Reformatting CopyNode ... to {ForeignNode[...]}" (tests/data/README.md)
+        name, kind = str(entry["name"] or ""), str(entry["type"] or "").lower()
+        foreign = name.startswith("{ForeignNode[") and kind != "myelin"
+        entry["device"] = "DLA" if foreign or "dla" in kind else "GPU"
     return entry
 
 

@@ -11,6 +11,17 @@ builder.build_engine, NetworkDefinitionCreationFlag.EXPLICIT_BATCH. It deliberat
 so that its tests take the older branches. Both keep IInt8EntropyCalibrator2 and BuilderFlag.INT8, as
 real 10.x does (deprecated in 10.1, removed in 11). EDGESEG_TRT_DOUBLE_DLA_CORES sets the DLA count (2).
 Static shapes only: set_input_shape / set_binding_shape are not doubled.
+
+Execution is asynchronous, as on a GPU: execute_async_v2/v3 enqueue the run on the pycuda double's
+stream with that handle (see tests/trt_double/pycuda/driver.py); it reads its input buffer and writes its
+output buffer when that stream is synchronized, after the copies enqueued before it. They return True
+(False for a handle that is no stream); set_tensor_address returns True (False for an unknown name).
+
+Fault injection (test-only, read at each run): EDGESEG_TRT_DOUBLE_FAULT=ignore-input computes on an
+all-zero input instead of the bytes copied to the input buffer (an engine that never sees its input);
+=swap-classes exchanges classes 0 and 1 in every output (channels 0 and 1 of a float NxCx... scores
+output, ids 0 and 1 of an integer class map). Any other non-empty value is an error. They exist to prove
+that checks such as scripts/jetson_selftest.py catch a broken engine.
 """
 import base64
 import enum
@@ -23,6 +34,7 @@ V10 = not os.environ.get("EDGESEG_TRT_DOUBLE", "10").startswith("8")
 __version__ = "10.3.0" if V10 else "8.5.2.2"
 DEVICE = "Orin (test double)" if V10 else "Xavier (test double)"
 MAGIC = "edgeseg-trt-double"
+FAULTS = ("ignore-input", "swap-classes")
 CALLS = []
 
 
@@ -330,6 +342,9 @@ class IExecutionContext:
         import onnxruntime
         from pycuda import driver
 
+        fault = os.environ.get("EDGESEG_TRT_DOUBLE_FAULT", "")
+        if fault and fault not in FAULTS:
+            raise ValueError("EDGESEG_TRT_DOUBLE_FAULT={!r}: not one of {} (test double)".format(fault, FAULTS))
         engine, feeds = self.engine, {}
         if engine.session is None:
             engine.session = onnxruntime.InferenceSession(base64.b64decode(engine.plan["model"]),
@@ -339,21 +354,44 @@ class IExecutionContext:
             if t["input"]:
                 raw = driver.MEMORY[addresses[t["name"]]][:int(np.prod(shape)) * dtype.itemsize]
                 feeds[t["name"]] = raw.view(dtype).reshape(shape)
+                if fault == "ignore-input":
+                    feeds[t["name"]] = np.zeros(shape, dtype)
         outputs = [t["name"] for t in engine.io if not t["input"]]
         for name, value in zip(outputs, engine.session.run(outputs, feeds)):
+            if fault == "swap-classes":
+                value = _swap_classes(value)
             data = np.ascontiguousarray(value).view(np.uint8).ravel()
             driver.MEMORY[addresses[name]][:data.size] = data
-        return True
+
+    def _enqueue(self, addresses, stream_handle):
+        from pycuda import driver
+
+        addresses = dict(addresses)  # bound now, as TensorRT binds at enqueue time
+        return driver.enqueue(stream_handle, lambda: self._execute(addresses))
 
     if V10:
         def set_tensor_address(self, name, address):
             CALLS.append("set_tensor_address")
+            if not any(t["name"] == name for t in self.engine.io):
+                return False
             self.addresses[name] = int(address)
+            return True
 
         def execute_async_v3(self, stream_handle):
             CALLS.append("execute_async_v3")
-            return self._execute(self.addresses)
+            return self._enqueue(self.addresses, stream_handle)
     else:
         def execute_async_v2(self, bindings, stream_handle):
             CALLS.append("execute_async_v2")
-            return self._execute({t["name"]: int(b) for t, b in zip(self.engine.io, bindings)})
+            return self._enqueue({t["name"]: int(b) for t, b in zip(self.engine.io, bindings)}, stream_handle)
+
+
+def _swap_classes(value):
+    """The fault swap-classes: classes 0 and 1 exchanged in one output (see the module docstring)."""
+    value = np.array(value)
+    if np.issubdtype(value.dtype, np.integer):
+        zero, one = value == 0, value == 1
+        value[zero], value[one] = 1, 0
+    elif value.ndim >= 2 and value.shape[1] >= 2:
+        value[:, [0, 1]] = value[:, [1, 0]]
+    return value

@@ -1,0 +1,216 @@
+"""Plant known bugs, one at a time, in a scratch copy of the checkout; each must be caught by the tests named
+for it. Proves the suite checks what it claims to: a test that passes whatever the code does catches nothing.
+
+    .venv/bin/python scripts/mutation_check.py            # every mutant (about 2-3 min on two cores)
+    .venv/bin/python scripts/mutation_check.py --list     # what would be planted, and where
+    .venv/bin/python scripts/mutation_check.py --only guard-drop-sign,trt-no-synchronize
+
+First the named tests must pass on the unmutated copy. Then, per mutant: copy the checkout, replace one exact
+piece of source (it must occur exactly once, so a stale mutant is an error, not a silent pass), run the named
+tests; the mutant is caught when at least one of them fails (not when they cannot even be collected). Prints
+a table (mutant, file, catching tests) and exits 1 when any mutant survives, 2 on a stale or broken mutant.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from typing import List, NamedTuple, Optional, Sequence, Tuple
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Mutant(NamedTuple):
+    name: str
+    path: str  # relative to the checkout
+    before: str  # exact source text, present exactly once
+    after: str
+    tests: Tuple[str, ...]  # pytest node ids expected to catch it
+
+
+MUTANTS = (
+    # --- export
+    Mutant("parity-onnxruntime-vs-itself", "edgeseg/export.py",
+           "            expected = model(torch.from_numpy(batch)).numpy()",
+           "            expected = session.run(None, {input_name: batch})[0]",
+           ("tests/test_export.py::test_check_parity_compares_with_pytorch",)),
+    Mutant("classmap-head-argmin", "edgeseg/export.py",
+           "return logits.argmax(dim=1).to(torch.int32)", "return logits.argmin(dim=1).to(torch.int32)",
+           ("tests/test_export.py::test_classmap_export_is_the_argmax_of_pytorch",)),
+    # --- calibration
+    Mutant("calibrate-half-the-images", "edgeseg/calibrate.py",
+           "reader = ImageCalibrationReader(images, chosen, input_name)",
+           "reader = ImageCalibrationReader(images[: len(images) // 2], chosen, input_name)",
+           ("tests/test_calibrate.py::test_ranges_are_the_manifests_images_recomputed_here",)),
+    Mutant("trt-cache-scale-over-255", "edgeseg/calibrate.py",
+           "scale = np.float32(amax / np.float32(127.0))", "scale = np.float32(amax / np.float32(255.0))",
+           ("tests/test_calibrate.py::test_ranges_are_the_manifests_images_recomputed_here",)),
+    # --- the accuracy guard
+    Mutant("guard-drop-sign", "edgeseg/int8_guard.py",
+           '        int8 = _miou(int8_path(), val, ignore_index, limit)\n        drop = 100 * (fp32["miou"] - int8["miou"])',
+           '        int8 = _miou(int8_path(), val, ignore_index, limit)\n        drop = 100 * (int8["miou"] - fp32["miou"])',
+           ("tests/test_int8_guard.py",)),
+    Mutant("guard-keeps-the-least-sensitive", "edgeseg/int8_guard.py",
+           'excluded = [r["node"] for r in ranked[:count]]', 'excluded = [r["node"] for r in ranked[-count:]]',
+           ("tests/test_int8_guard.py",)),
+    # --- runtime backends
+    Mutant("trt-no-synchronize", "edgeseg/runtime/tensorrt.py",
+           "                self._stream.synchronize()\n", "",
+           ("tests/test_tensorrt_glue.py",)),
+    Mutant("trt-input-never-copied", "edgeseg/runtime/tensorrt.py",
+           "                cuda.memcpy_htod_async(self._device[self._input], self._host_input, self._stream)\n", "",
+           ("tests/test_tensorrt_glue.py",)),
+    Mutant("ort-input-channels-reversed", "edgeseg/runtime/onnxruntime.py",
+           "return self._session.run(self._output_names, {self._input_name: batch})[0]",
+           "return self._session.run(self._output_names, {self._input_name: batch[:, ::-1].copy()})[0]",
+           ("tests/test_chain.py::test_eval_scores_exactly_what_the_oracle_says",)),
+    # --- preprocessing and postprocessing
+    Mutant("preprocess-colour-order", "edgeseg/preprocess.py",
+           'swap = spec.color_order == "rgb"', 'swap = spec.color_order == "bgr"',
+           ("tests/test_pipeline.py",)),
+    Mutant("argmax-over-the-wrong-axis", "edgeseg/runtime/artifact.py",
+           "output[0].argmax(axis=0)", "output[0].argmax(axis=1)",
+           ("tests/test_pipeline.py", "tests/test_chain.py::test_eval_scores_exactly_what_the_oracle_says")),
+    Mutant("class-map-resized-bilinear", "edgeseg/stream/render.py",
+           "class_map = cv2.resize(class_map, (width, height), interpolation=cv2.INTER_NEAREST)",
+           "class_map = cv2.resize(class_map, (width, height), interpolation=cv2.INTER_LINEAR)",
+           ("tests/test_pipeline.py",)),
+    Mutant("eval-prediction-resized-bilinear", "edgeseg/evaluate.py",
+           "interpolation=cv2.INTER_NEAREST", "interpolation=cv2.INTER_LINEAR",
+           ("tests/test_chain.py::test_eval_scores_exactly_what_the_oracle_says",)),
+    # --- metrics
+    Mutant("iou-union-counts-true-positives-twice", "edgeseg/metrics.py",
+           "union = self.counts.sum(axis=1) + square.sum(axis=0) - true_pos",
+           "union = self.counts.sum(axis=1) + square.sum(axis=0)",
+           ("tests/test_metrics.py", "tests/test_chain.py::test_eval_scores_exactly_what_the_oracle_says")),
+    Mutant("ignore-index-not-ignored", "edgeseg/metrics.py",
+           "keep &= label != self.ignore_index", "keep &= label != -1",
+           ("tests/test_metrics.py",)),
+    # --- frame statistics
+    Mutant("percentiles-shifted", "edgeseg/profiling.py",
+           "np.percentile(values, PERCENTILES)", "np.percentile(values, [min(p + 5, 100) for p in PERCENTILES])",
+           ("tests/test_frame_report.py",)),
+    Mutant("queue-wait-sign", "edgeseg/frame_report.py",
+           "return total - sum(v for v in stages.values() if v is not None)",
+           "return sum(v for v in stages.values() if v is not None) - total",
+           ("tests/test_frame_report.py",)),
+    # --- the on-device self-test
+    Mutant("selftest-engine-compared-with-itself", "scripts/jetson_selftest.py",
+           "worst_agreement(maps, refs)) for name, refs in references.items()]",
+           "worst_agreement(maps, maps)) for name, refs in references.items()]",
+           ("tests/test_jetson_selftest.py",)),
+)
+
+
+def checkout_files() -> List[str]:
+    """Tracked and untracked-but-not-ignored files: the tree CI would test."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            stdout=subprocess.PIPE, check=True).stdout.decode()
+    return [path for path in listed.split("\0") if path and os.path.isfile(os.path.join(REPO, path))]
+
+
+def copy_checkout(files: Sequence[str], target: str) -> None:
+    for path in files:
+        destination = os.path.join(target, path)
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        shutil.copy2(os.path.join(REPO, path), destination)
+
+
+def plant(root: str, mutant: Mutant) -> None:
+    path = os.path.join(root, mutant.path)
+    with open(path) as f:
+        text = f.read()
+    found = text.count(mutant.before)
+    if found != 1:
+        raise SystemExit("mutant {}: the text to replace occurs {} times in {} (must be once); update it".format(
+            mutant.name, found, mutant.path))
+    with open(path, "w") as f:
+        f.write(text.replace(mutant.before, mutant.after))
+
+
+def run_tests(root: str, tests: Sequence[str]) -> Tuple[int, List[str], float]:
+    """pytest exit code, the failed test ids, seconds."""
+    report = os.path.join(root, ".mutation-junit.xml")
+    env = dict(os.environ, PYTHONPATH=root, PYTHONDONTWRITEBYTECODE="1")
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "--junitxml",
+                             report] + list(tests), cwd=root, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, universal_newlines=True)
+    failed = []
+    if os.path.exists(report):
+        for case in ET.parse(report).getroot().iter("testcase"):
+            if case.find("failure") is not None or case.find("error") is not None:
+                failed.append("{}::{}".format(case.get("classname", "").replace(".", "/") + ".py", case.get("name")))
+    if result.returncode not in (0, 1):
+        sys.stdout.write(result.stdout[-3000:])
+    return result.returncode, failed, time.perf_counter() - started
+
+
+def check_imports_from(root: str) -> None:
+    """The scratch copy's edgeseg is what the tests import (not the installed checkout)."""
+    code = "import edgeseg, os; print(os.path.dirname(os.path.dirname(os.path.abspath(edgeseg.__file__))))"
+    found = subprocess.run([sys.executable, "-c", code], cwd=root, env=dict(os.environ, PYTHONPATH=root),
+                           stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
+    if os.path.realpath(found) != os.path.realpath(root):
+        raise SystemExit("the scratch copy imports edgeseg from {}, not {}".format(found, root))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="comma-separated mutant names")
+    parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    args = parser.parse_args(argv)
+    mutants = list(MUTANTS)
+    if args.only:
+        wanted = args.only.split(",")
+        unknown = sorted(set(wanted) - {m.name for m in MUTANTS})
+        if unknown:
+            parser.error("unknown mutant(s): {}".format(", ".join(unknown)))
+        mutants = [m for m in MUTANTS if m.name in wanted]
+    if args.list:
+        for m in mutants:
+            print("{:<40} {:<32} {}".format(m.name, m.path, " ".join(m.tests)))
+        return 0
+    files = checkout_files()
+    work = tempfile.mkdtemp(prefix="edgeseg-mutants-")
+    try:
+        baseline = os.path.join(work, "baseline")
+        copy_checkout(files, baseline)
+        check_imports_from(baseline)
+        tests = sorted({t for m in mutants for t in m.tests})
+        code, failed, seconds = run_tests(baseline, tests)
+        if code != 0:
+            print("the named tests fail before any mutation ({}); fix them first".format(", ".join(failed) or code))
+            return 2
+        print("unmutated: {} test file(s)/id(s) pass ({:.0f} s)".format(len(tests), seconds))
+        print("| mutant | file | result | caught by | s |\n|---|---|---|---|---|")
+        survived, broken = [], []
+        for mutant in mutants:
+            root = os.path.join(work, mutant.name)
+            copy_checkout(files, root)
+            plant(root, mutant)
+            code, failed, seconds = run_tests(root, mutant.tests)
+            if code == 1 and failed:
+                verdict, detail = "caught", ", ".join(failed)
+            elif code == 0:
+                verdict, detail = "SURVIVED", "-"
+                survived.append(mutant.name)
+            else:
+                verdict, detail = "BROKEN", "pytest exit {} (collection error?)".format(code)
+                broken.append(mutant.name)
+            print("| {} | {} | {} | {} | {:.0f} |".format(mutant.name, mutant.path, verdict, detail, seconds),
+                  flush=True)
+            shutil.rmtree(root, ignore_errors=True)
+        print("{} of {} mutants caught".format(len(mutants) - len(survived) - len(broken), len(mutants)))
+        if broken:
+            return 2
+        return 1 if survived else 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
