@@ -60,9 +60,10 @@ def _row_bonus(height: int) -> np.ndarray:
     return np.array(ROW_BONUS)[:, None, None] * position[None, :, None]
 
 
-def expected_logits(frame_bgr: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-    """The probe's logits (C x H x W, float64) for a BGR uint8 frame, computed in plain numpy:
-    resize (OpenCV bilinear, as every edgeseg runtime does), RGB, scale, mean/std, blur, scores."""
+def expected_tensors(frame_bgr: np.ndarray, size: Tuple[int, int]) -> Dict[str, np.ndarray]:
+    """Every tensor of the probe for a BGR uint8 frame, computed in plain numpy (float64): "input" (H x W x 3:
+    resize as every edgeseg runtime does, RGB, scale, mean/std), "blurred", "scores" and "logits"
+    (C x H x W; logits = scores + row bonus)."""
     width, height = size
     if frame_bgr.shape[:2] != (height, width):
         frame_bgr = cv2.resize(frame_bgr, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -71,7 +72,12 @@ def expected_logits(frame_bgr: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     blurred = sum(BLUR[dy, dx] * padded[dy:dy + height, dx:dx + width] for dy in range(3) for dx in range(3))
     prototypes = _prototypes()
     scores = 2.0 * np.einsum("hwk,ck->chw", blurred, prototypes) - (prototypes ** 2).sum(1)[:, None, None]
-    return scores + _row_bonus(height)
+    return {"input": x, "blurred": blurred, "scores": scores, "logits": scores + _row_bonus(height)}
+
+
+def expected_logits(frame_bgr: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """The probe's logits (C x H x W, float64) for a BGR uint8 frame."""
+    return expected_tensors(frame_bgr, size)["logits"]
 
 
 def expected_class_map(frame_bgr: np.ndarray, size: Tuple[int, int]) -> np.ndarray:

@@ -255,20 +255,11 @@ def probe_calibrated(probe_onnx, tmp_path_factory):
             "trt": str(root / "models" / "probe_int8_qdq_trt.onnx"), "ort": str(root / "models" / "probe_int8_qdq_ort.onnx")}
 
 
-def probe_tensors(image):
-    """Every float tensor of the probe for one image, computed here (numpy, float64)."""
-    from edgeseg.probe_model import BLUR, expected_logits, probe_spec
-
-    spec = probe_spec(PROBE_SIZE)
-    x = (image[:, :, ::-1].astype(np.float64) * spec.scale - np.array(spec.mean)) / np.array(spec.std)
-    padded = np.pad(x, ((1, 1), (1, 1), (0, 0)))
-    blurred = sum(BLUR[dy, dx] * padded[dy:dy + x.shape[0], dx:dx + x.shape[1]] for dy in range(3) for dx in range(3))
-    logits = expected_logits(image, PROBE_SIZE)
-    return {"input": x, "blurred": blurred, "logits": logits}
-
-
 def test_ranges_are_the_manifests_images_recomputed_here(probe_calibrated):
-    """minmax ranges and TensorRT scales, recomputed from the images the manifest names (and only those)."""
+    """minmax ranges and TensorRT scales, recomputed from the images the manifest names (and only those), with
+    the probe's tensors computed in numpy."""
+    from edgeseg.probe_model import expected_tensors
+
     manifest = probe_calibrated["manifest"]
     images = []
     for record in manifest["images"]:
@@ -278,7 +269,7 @@ def test_ranges_are_the_manifests_images_recomputed_here(probe_calibrated):
     assert len(images) == manifest["count"] == 6
 
     def ranges(subset):
-        tensors = [probe_tensors(image) for image in subset]
+        tensors = [expected_tensors(image, PROBE_SIZE) for image in subset]
         return {name: (float(np.float32(min(t[name].min() for t in tensors))),
                        float(np.float32(max(t[name].max() for t in tensors)))) for name in tensors[0]}
 

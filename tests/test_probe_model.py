@@ -13,8 +13,9 @@ import pytest
 from edgeseg.artifacts import read_sidecar
 from edgeseg.data.synthetic import render_scene
 from edgeseg.errors import ConfigError
-from edgeseg.probe_model import (expected_class_map, expected_logits, probe_spec, write_probe_dataset,
-                                 write_probe_model)
+from edgeseg.preprocess import Preprocessor
+from edgeseg.probe_model import (expected_class_map, expected_logits, expected_tensors, probe_spec,
+                                 write_probe_dataset, write_probe_model)
 
 from conftest import PROBE_SIZE, REPO, frame_classes, run_cli
 
@@ -27,13 +28,8 @@ def frames():
 
 
 def oracle_input(frame):
-    """The probe's input computed independently of edgeseg.preprocess (float64, then float32)."""
-    import cv2
-
-    resized = cv2.resize(frame, PROBE_SIZE, interpolation=cv2.INTER_LINEAR)[:, :, ::-1].astype(np.float64)
-    spec = probe_spec(PROBE_SIZE)
-    x = (resized * spec.scale - np.array(spec.mean)) / np.array(spec.std)
-    return x.transpose(2, 0, 1)[None].astype(np.float32)
+    """The probe's input as the oracle computes it (independently of edgeseg.preprocess), NCHW float32."""
+    return expected_tensors(frame, PROBE_SIZE)["input"].transpose(2, 0, 1)[None].astype(np.float32)
 
 
 def test_onnxruntime_gives_exactly_the_oracles_logits(probe_onnx):
@@ -41,6 +37,7 @@ def test_onnxruntime_gives_exactly_the_oracles_logits(probe_onnx):
     for frame in frames():
         logits = session.run(None, {"input": oracle_input(frame)})[0][0]
         np.testing.assert_array_equal(logits, expected_logits(frame, PROBE_SIZE))
+        np.testing.assert_array_equal(oracle_input(frame), Preprocessor(probe_spec(PROBE_SIZE))(frame))
 
 
 def test_classmap_model_is_the_oracles_class_map(probe_classmap_onnx):
