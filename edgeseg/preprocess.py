@@ -100,6 +100,27 @@ class Preprocessor:
         return blob if blob.dtype == self.dtype else blob.astype(self.dtype)
 
 
+class FrameResizer:
+    """Frames for an artifact whose preprocessing is in its graph (`edgeseg build`'s default for TensorRT): one
+    bilinear resize to the input size, as `Preprocessor` resizes, into uint8 1 x H x W x 3 BGR. Each call
+    fills the next of `buffers` in turn (the caller keeps as many alive as it has frames in flight)."""
+
+    def __init__(self, size: Tuple[int, int], buffers: Sequence[np.ndarray]) -> None:
+        width, height = size
+        if not buffers or any(b.shape != (1, height, width, 3) or b.dtype != np.uint8 for b in buffers):
+            raise ValueError("buffers must be uint8 1 x {} x {} x 3 arrays".format(height, width))
+        self.size, self._buffers, self._next = (int(width), int(height)), list(buffers), 0
+
+    def __call__(self, frame_bgr: np.ndarray) -> np.ndarray:
+        buffer = self._buffers[self._next]
+        self._next = (self._next + 1) % len(self._buffers)
+        if frame_bgr.shape[1::-1] == self.size:
+            np.copyto(buffer[0], frame_bgr)
+        else:
+            cv2.resize(frame_bgr, self.size, dst=buffer[0], interpolation=cv2.INTER_LINEAR)
+        return buffer
+
+
 def preprocess_reference(frame_bgr: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     """The same transform in plain numpy: the definition the fast path is tested against."""
     resized = cv2.resize(frame_bgr, spec.size, interpolation=cv2.INTER_LINEAR).astype(np.float32)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Python 3.8 environments for the device-side checks (JetPack 5 ships Python 3.8 and numpy 1.17):
-#   .venv38        python3.8 + onnxruntime + OpenCV + edgeseg (no torch): the CLI chain runs here
-#   .venv38-np117  python3.8 + numpy 1.17.5 + OpenCV + pytest: the numpy/OpenCV modules' tests run here
+#   .venv38        python3.8 + onnxruntime + onnx + OpenCV + edgeseg (no torch): the CLI chain runs here
+#   .venv38-np117  python3.8 + numpy 1.17.5 + OpenCV + onnx 1.15.0 + pytest: the numpy/OpenCV modules' tests
+#                  and build's graph edits run here (as in Dockerfile.jetson)
 # Prints the interpreter paths as shell assignments; prints nothing when no python3.8 is found.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,6 @@ make_venv() {  # folder, packages...
     touch "$folder/.edgeseg-installed"
   fi
 }
-make_venv .venv38 onnxruntime opencv-python-headless -e .
-make_venv .venv38-np117 "numpy==1.17.5" opencv-python-headless pytest
+make_venv .venv38 opencv-python-headless -e ".[cpu]"
+make_venv .venv38-np117 "numpy==1.17.5" opencv-python-headless pytest "onnx==1.15.0" "protobuf==3.20.3"
 echo "export EDGESEG_PY38=$PWD/.venv38/bin/python EDGESEG_PY38_NUMPY117=$PWD/.venv38-np117/bin/python"

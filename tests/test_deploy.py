@@ -77,9 +77,10 @@ def engines(models):
     """fp16 on the GPU and int8 on DLA core 1 (implicit INT8 from the cache), built through the double."""
     folder = models["folder"]
     built = {"fp16": str(folder / "lraspp_probs_fp16.engine"), "dla_int8": str(folder / "lraspp_probs_dla.engine")}
-    cli_ok("build", models["probs"], "--precision", "fp16", "-o", built["fp16"], env=with_double())
+    scores = ("--keep-scores", "--preprocess", "host")  # what DeepStream's nvinfer takes
+    cli_ok("build", models["probs"], "--precision", "fp16", "-o", built["fp16"], *scores, env=with_double())
     cli_ok("build", models["probs"], "--precision", "int8", "--calibration", models["manifest"], "--dla-core", "1",
-           "-o", built["dla_int8"], env=with_double("10"))
+           "-o", built["dla_int8"], *scores, env=with_double("10"))
     return built
 
 
@@ -233,6 +234,19 @@ def test_deepstream_refuses_what_nvinfer_cannot_run(models, tmp_path):
     bare.write_bytes(open(models["probs"], "rb").read())
     assert "no sidecar" in cli_error("export-deepstream", bare, "-o", tmp_path / "e")
     assert not any((tmp_path / name).exists() for name in "abcde")
+
+
+def test_deepstream_refuses_a_default_built_engine_and_says_how_to_build_one(models, tmp_path):
+    """`edgeseg build` puts ArgMax (and, for TensorRT, the preprocessing) in the engine; nvinfer wants scores."""
+    default = tmp_path / "default.engine"
+    cli_ok("build", models["probs"], "--precision", "fp16", "-o", default, env=with_double())
+    assert read_sidecar(str(default))["output_kind"] == "classmap"
+    message = cli_error("export-deepstream", default, "-o", tmp_path / "a")
+    assert "class map" in message and "--keep-scores --preprocess host" in message
+    folded = tmp_path / "folded.engine"
+    cli_ok("build", models["probs"], "--precision", "fp16", "--keep-scores", "-o", folded, env=with_double())
+    message = cli_error("export-deepstream", folded, "-o", tmp_path / "b")
+    assert "normalises it in the graph" in message and "--preprocess host" in message
 
 
 def test_logits_output_is_exported_with_a_warning(models, tmp_path):

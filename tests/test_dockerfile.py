@@ -64,6 +64,8 @@ def test_no_pip_opencv_no_torch_and_pycuda_built_against_the_base():
         assert "opencv" not in args and "torch" not in args and "[" not in args, args  # no extras: no pip OpenCV
     assert any(re.search(r"\bpycuda==[\d.]+", args) for args in pip_installs)
     assert any("--no-deps" in args and "/opt/edgeseg" in args for args in pip_installs)
+    # onnx for build's graph edits, at the version tested with JetPack 5's numpy (test_python38.py)
+    assert any(re.search(r"\bonnx==1\.15\.0\b", args) and "--no-deps" in args for args in pip_installs)
     assert "GStreamer" in runs  # the build fails on an OpenCV without GStreamer
 
 

@@ -61,9 +61,18 @@ def pipeline(segmenter, source, sinks, visualize=("overlay",), **options):
     return Pipeline(segmenter, source, sinks, renderer, hud=False, **options)
 
 
-@pytest.mark.parametrize("probe", ["probe_onnx", "probe_classmap_onnx"])
+@pytest.fixture(scope="module")
+def probe_built(probe_onnx, tmp_path_factory):
+    """The probe as `edgeseg build --preprocess graph` makes it: uint8 frame in, uint8 class map out."""
+    from edgeseg.runtime.builder import build
+
+    return build(probe_onnx, str(tmp_path_factory.mktemp("built") / "probe.ort.onnx"), "fp32", preprocess="graph")[0]
+
+
+@pytest.mark.parametrize("probe", ["probe_onnx", "probe_classmap_onnx", "probe_built"])
 def test_pipelined_and_sync_draw_each_frames_own_answer_in_order(probe, request, tmp_path):
-    """Every written mask is the probe's known answer for that very frame, in both modes."""
+    """Every written mask is the probe's known answer for that very frame, in both modes: scores argmaxed on
+    the host, an int32 class map, and a built artifact fed the resized frame from reused buffers."""
     path = request.getfixturevalue(probe)
     with open_artifact(path) as segmenter:
         colours = segmenter.palette.bgr_array()
@@ -84,7 +93,7 @@ def test_every_stage_is_timed_per_frame(classmap_onnx):
     with open_artifact(classmap_onnx) as segmenter:
         p = pipeline(segmenter, GeneratedSource(6), [])
         report = p.run()
-    assert set(report["stages_ms"]) == {"capture", "preprocess", "infer", "postprocess", "write", "queue_wait", "end_to_end"}
+    assert set(report["stages_ms"]) == {"capture", "preprocess", "infer", "postprocess", "render", "write", "queue_wait", "end_to_end"}
     for times in p.frames:
         order = [times[k] for k in ("capture_start", "captured", "preprocessed", "inferred", "postprocessed",
                                     "written")]

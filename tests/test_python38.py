@@ -50,3 +50,26 @@ def test_numpy_and_opencv_modules_pass_their_tests_on_numpy117(python38_envs):
     result = subprocess.run([py38, "-m", "pytest", "-q", "-p", "no:cacheprovider"] + tests, cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_build_graph_edits_run_on_numpy117(python38_envs, probe_onnx, tmp_path):
+    """What `edgeseg build` does before TensorRT sees the model, with Dockerfile.jetson's onnx and JetPack 5's
+    numpy: the probe gets its preprocessing folded in and ArgMax appended, as for TensorRT."""
+    py38 = python38_envs["EDGESEG_PY38_NUMPY117"]
+    code = ("import sys, json, onnx, numpy\n"
+            "from edgeseg.artifacts import read_sidecar\n"
+            "from edgeseg.preprocess import PreprocessSpec\n"
+            "from edgeseg.runtime.pixel_graph import edit_for_build\n"
+            "spec = PreprocessSpec.from_dict(read_sidecar(sys.argv[1])['preprocess'])\n"
+            "record = edit_for_build(sys.argv[1], sys.argv[2], spec, 'tensorrt', True, True)\n"
+            "graph = onnx.load(sys.argv[2]).graph\n"
+            "print(json.dumps([numpy.__version__, onnx.__version__, [n.op_type for n in graph.node],\n"
+            "                  graph.input[0].name, graph.output[0].name]))")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests", "torch_blocker")]))
+    result = subprocess.run([py38, "-c", code, probe_onnx, str(tmp_path / "edited.onnx")], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    assert result.returncode == 0, result.stdout
+    numpy_version, onnx_version, ops, name_in, name_out = json.loads(result.stdout.splitlines()[-1])
+    assert numpy_version.startswith("1.17.") and onnx_version == "1.15.0"
+    assert ops == ["Cast", "Transpose", "Conv", "Conv", "Conv", "Add", "ArgMax", "Cast", "Cast"]
+    assert (name_in, name_out) == ("frame", "classmap")

@@ -55,3 +55,30 @@ def test_eval_reads_camvid_list_files(shared_data, tmp_path):
     assert result.returncode == 0, result.stderr
     data = json.loads(out.read_text())
     assert data["images"] == 3 and data["pixels"] > 0.8 * 3 * 480 * 360
+
+
+@pytest.mark.slow
+def test_the_built_class_map_scores_what_the_scores_model_scores_on_camvid(shared_data, tmp_path):
+    """`edgeseg build` appends ArgMax by default: on real CamVid images, with the PyTorch-ENet CamVid weights,
+    the class-map artifact's mIoU is the scores artifact's (to 0.01 points)."""
+    from edgeseg.evaluate import evaluate
+    from edgeseg.export import export
+    from edgeseg.runtime import open_artifact
+    from edgeseg.runtime.builder import build
+
+    weights = os.path.join(shared_data, "weights", "enet_camvid_davidtvs_921e40c.pt")
+    if not os.path.isfile(weights):
+        pytest.skip("{} not found".format(weights))
+    model = str(tmp_path / "enet.onnx")
+    export("enet", 12, (480, 360), model, weights=weights, log=lambda *_: None)
+    classmap, record, _ = build(model, str(tmp_path / "enet.ort.onnx"), "fp32")
+    scores, kept, _ = build(model, str(tmp_path / "enet_scores.ort.onnx"), "fp32", keep_scores=True)
+    assert (record["output_kind"], kept["output_kind"]) == ("classmap", "logits")
+    results = []
+    for artifact in (classmap, scores):
+        with open_artifact(artifact) as segmenter:
+            results.append(evaluate(segmenter, os.path.join(shared_data, "camvid", "val.txt"), ignore_index=11,
+                                    limit=20))
+    assert results[0]["miou"] > 0.5  # the pretrained model, not a constant one
+    assert abs(results[0]["miou"] - results[1]["miou"]) <= 1e-4, (results[0]["miou"], results[1]["miou"])
+    assert results[0]["per_class_iou"] == results[1]["per_class_iou"]

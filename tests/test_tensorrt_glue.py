@@ -439,7 +439,7 @@ def test_backend_answers_the_probe_exactly_frame_after_frame(double, tmp_path, p
     _, trt, cuda = double
     source = probe_onnx if kind == "logits" else probe_classmap_onnx
     engine, sidecar, note = build_artifact(source, str(tmp_path / "probe_fp16.engine"), "fp16")
-    assert note is None and sidecar["runtime"] == "tensorrt" and sidecar["output_kind"] == kind
+    assert note is None and sidecar["runtime"] == "tensorrt" and sidecar["output_kind"] == "classmap"
     frames, expected = probe_frames()
     with open_artifact(engine) as segmenter:
         assert isinstance(segmenter.backend, TensorRTBackend)
@@ -550,3 +550,38 @@ def test_the_double_leaves_no_trace():
     """After the tests above, `import tensorrt` is what it was before them (the real one, or none)."""
     assert not any(_is_double(name) for name in list(sys.modules))
     assert DOUBLE not in sys.path and "EDGESEG_TRT_DOUBLE" not in os.environ
+
+
+def test_default_engine_takes_the_frame_and_returns_a_class_map_without_copies(double, tmp_path, probe_onnx,
+                                                                                 monkeypatch):
+    """`edgeseg build` for TensorRT folds the preprocessing in and appends ArgMax (cast to uint8 through float,
+    as TensorRT converts); the frame goes to the device straight from the page-locked buffer it was resized
+    into, and each class map comes back in its own page-locked buffer of a ring."""
+    from edgeseg.runtime import open_artifact
+    from edgeseg.runtime.base import IN_FLIGHT
+    from edgeseg.runtime.builder import build as build_artifact
+
+    _, trt, cuda = double
+    engine, sidecar, _ = build_artifact(probe_onnx, str(tmp_path / "probe_fp16.engine"), "fp16")
+    assert sidecar["pixel_graph"]["input"]["ops"] == ["Cast", "Transpose", "Conv"]
+    assert sidecar["pixel_graph"]["output"]["ops"] == ["ArgMax", "Cast", "Cast"]
+    assert sidecar["io"]["inputs"] == [{"name": "frame", "shape": [1, PROBE_SIZE[1], PROBE_SIZE[0], 3], "dtype": "uint8"}]
+    assert sidecar["io"]["outputs"][0]["dtype"] == "uint8" and sidecar["input_shape"] == [1, 64, 128, 3]
+    copied_from = []
+    real_copy = cuda.memcpy_htod_async
+    monkeypatch.setattr(cuda, "memcpy_htod_async", lambda dest, src, stream=None: (copied_from.append(src),
+                                                                                   real_copy(dest, src, stream)))
+    frames, expected = probe_frames()
+    with open_artifact(engine) as segmenter:
+        backend = segmenter.backend
+        assert segmenter.frame_input and backend.input_spec.dtype == np.uint8
+        outputs = []
+        for frame in frames:
+            batch = segmenter.preprocess(frame)
+            assert any(batch is given for given in backend._given_inputs)  # page-locked, handed out by the backend
+            outputs.append(backend.infer(batch))
+            assert copied_from[-1] is batch  # no staging copy
+        assert len({id(o) for o in outputs}) == len(frames) == IN_FLIGHT  # a ring, no copies
+        for output, want in zip(outputs, expected):  # each still holds its own frame's answer
+            np.testing.assert_array_equal(output[0], want)
+        np.testing.assert_array_equal(segmenter.predict(frames[1]), expected[1])

@@ -250,9 +250,14 @@ def export_deepstream(path: str, out_dir: str, precision: Optional[str] = None, 
         origin = (facts.sidecar.get("parent") or {}).get("file", "the exported ONNX model")
         raise ConfigError("{}: an ONNX Runtime artifact; DeepStream runs TensorRT: pass an engine, or the ONNX "
                           "model it came from ({})".format(path, origin))
+    scores_build = "build the engine with `edgeseg build MODEL.onnx --keep-scores --preprocess host`, or pass " \
+                   "the exported ONNX model (`edgeseg export --output-kind probs`)"
     if facts.output_kind == "classmap":
         raise ConfigError("{}: outputs a class map; DeepStream's segmentation parser takes per-class scores: "
-                          "re-export it with `--output-kind probs`".format(path))
+                          "{}".format(path, scores_build))
+    if (facts.sidecar.get("pixel_graph") or {}).get("input"):
+        raise ConfigError("{}: takes the uint8 frame and normalises it in the graph, but nvinfer feeds float "
+                          "NCHW and normalises itself: {}".format(path, scores_build))
     channels = facts.outputs[0].shape[1] if len(facts.outputs[0].shape) == 4 else -1
     if channels > 0 and channels != len(facts.classes):
         raise ConfigError("{}: outputs {} channels but its sidecar lists {} classes; re-export it".format(

@@ -3,6 +3,10 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+# Buffers per ring where host buffers are reused frame after frame: `edgeseg run` holds at most three
+# frames' data of one kind at once (one in a stage, one queued, one in the next stage).
+IN_FLIGHT = 4
+
 
 class TensorSpec:
     """Name, shape and dtype of one model input or output. Unknown dimensions are -1."""
@@ -26,8 +30,10 @@ class TensorSpec:
 class Backend:
     """A loaded model: `open()`, `input_spec`, `infer(array) -> array`, `close()`.
 
-    Use as a context manager. `infer` takes one preprocessed NCHW array and returns the first
-    output (logits NxCxHxW or a class map NxHxW).
+    Use as a context manager. `infer` takes one preprocessed array (NCHW float, or the NHWC uint8 frame
+    of an artifact with its preprocessing in the graph) and returns the first output (scores NxCxHxW or a
+    class map NxHxW). The returned array may be one of a ring of IN_FLIGHT reused buffers: it stays valid
+    until IN_FLIGHT - 1 more calls; copy it to keep it longer.
     """
 
     name = "backend"
@@ -42,6 +48,11 @@ class Backend:
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def input_buffer(self, shape: Tuple[int, ...]) -> np.ndarray:
+        """A new host array of `shape` and the input's dtype for a preprocessor to fill; `infer` takes it
+        without copying where the runtime can (TensorRT: page-locked memory)."""
+        return np.empty(shape, self.input_spec.dtype)
 
     def close(self) -> None:
         """Release the runtime's resources; safe to call twice."""

@@ -5,11 +5,15 @@ import time
 from typing import Any, Dict, Optional, Tuple
 
 from .. import __version__
-from ..artifacts import atomic_path, file_sha256, read_sidecar, require_file, write_sidecar
+from ..artifacts import atomic_path, file_sha256, partial_path, read_sidecar, require_file, write_sidecar
 from ..errors import ConfigError
+from ..preprocess import PreprocessSpec
 from . import tensorrt as trt_backend
+from .pixel_graph import edit_for_build
 
 PRECISIONS = ("fp32", "fp16", "int8")
+PREPROCESS_CHOICES = ("auto", "graph", "host")
+Shape = Tuple[int, ...]
 
 
 def _default_output(onnx_path: str, precision: str, engine: bool) -> str:
@@ -54,14 +58,34 @@ def read_calibration(manifest_path: str, onnx_path: str) -> Dict[str, Any]:
     return dict(manifest, outputs=outputs)
 
 
+def _pixel_edits(parent: Dict[str, Any], use_tensorrt: bool, keep_scores: bool,
+                 preprocess: str) -> Tuple[bool, bool]:
+    """(fold the preprocessing into the graph, append ArgMax): by default ArgMax wherever the model outputs
+    scores, and the preprocessing where TensorRT runs it on the GPU. On ONNX Runtime's CPU the folded
+    preprocessing measured slower than the host's (benchmarks/host_budget.py), so there it stays on the host."""
+    if preprocess not in PREPROCESS_CHOICES:
+        raise ConfigError("--preprocess takes {}, not {!r}".format(", ".join(PREPROCESS_CHOICES), preprocess))
+    described = "preprocess" in parent
+    if preprocess == "graph" and not described:
+        raise ConfigError("the model has no sidecar with its preprocessing to fold into the graph; use "
+                          "--preprocess host (and give the preprocessing to `run`/`eval`/`bench` as flags)")
+    fold = preprocess == "graph" or (preprocess == "auto" and use_tensorrt and described)
+    return fold, not keep_scores and parent.get("output_kind", "logits") != "classmap"
+
+
 def build(onnx_path: str, output: Optional[str] = None, precision: str = "fp16", workspace_mb: int = 1024,
           calibration: Optional[str] = None, dla_core: Optional[int] = None,
-          timing_cache: Optional[str] = None) -> Tuple[str, Dict[str, Any], Optional[str]]:
+          timing_cache: Optional[str] = None, keep_scores: bool = False,
+          preprocess: str = "auto") -> Tuple[str, Dict[str, Any], Optional[str]]:
     """Build `onnx_path`; returns (artifact path, its sidecar, a note for the user or None).
 
     int8 needs `calibration` (the manifest `edgeseg calibrate` wrote): TensorRT builds the Q/DQ model
     (explicit INT8) on the GPU, or the FP32 model with the calibration cache (implicit INT8) on a DLA
     core; ONNX Runtime takes the u8/s8 Q/DQ model.
+
+    The artifact returns a class map (ArgMax appended, uint8) unless `keep_scores` or the model already
+    outputs one. `preprocess` "graph" folds the preprocessing into it (it then takes the frame resized,
+    uint8 NHWC BGR), "host" leaves it to the host, "auto" folds for TensorRT only (see `pixel_graph`).
     """
     if precision not in PRECISIONS:
         raise ConfigError("precision {!r} is not one of {}".format(precision, ", ".join(PRECISIONS)))
@@ -72,46 +96,78 @@ def build(onnx_path: str, output: Optional[str] = None, precision: str = "fp16",
         raise ConfigError("{}: int8 needs a calibration; run `edgeseg calibrate {} --data DIR` and pass "
                           "--calibration MANIFEST".format(onnx_path, onnx_path))
     use_tensorrt = trt_backend.tensorrt_available()
+    fold, argmax = _pixel_edits(parent, use_tensorrt, keep_scores, preprocess)
     output = output or _default_output(onnx_path, precision, use_tensorrt)
-    note = None
-    source = onnx_path
-    if use_tensorrt:
-        shapes = None
-        if parent.get("dynamic"):
-            width, height = parent["preprocess"]["size"]
-            static = (1, 3, height, width)
-            shapes = {parent.get("input_name", "input"): (static, static, static)}
-        cache = None
-        if precision == "int8" and dla_core is None:
-            source = calibrated["outputs"]["tensorrt_qdq"]
-        elif precision == "int8":
-            cache = calibrated["outputs"]["tensorrt_cache"]
-        record = trt_backend.build_engine(source, output, precision, workspace_mb, shapes, log_path=output + ".log",
-                                          calibration_cache=cache, dla_core=dla_core, timing_cache=timing_cache)
+    source = onnx_path  # DLA INT8: the FP32 model with the calibration cache
+    if precision == "int8" and not use_tensorrt:
+        source = calibrated["outputs"]["onnxruntime_int8"]
+    elif precision == "int8" and dla_core is None:
+        source = calibrated["outputs"]["tensorrt_qdq"]
+    if not use_tensorrt and output.lower().endswith((".engine", ".plan", ".trt")):
+        output = os.path.splitext(output)[0] + ".ort.onnx"
+    if os.path.abspath(output) in (os.path.abspath(onnx_path), os.path.abspath(source)):
+        raise ConfigError("{}: the output would overwrite its source; choose another -o".format(output))
+    edits = {"input": None, "output": None}  # type: Dict[str, Any]
+    if fold or argmax:
+        edited = partial_path(output + ".pixel.onnx")
+        try:
+            edits = edit_for_build(source, edited, PreprocessSpec.from_dict(parent["preprocess"]) if fold else None,
+                                   "tensorrt" if use_tensorrt else "onnxruntime", fold, argmax)
+            record, note = _build_runtime(edited, output, precision, workspace_mb, calibrated, dla_core,
+                                          timing_cache, _static_shapes(parent, edits), use_tensorrt)
+        finally:
+            if os.path.exists(edited):
+                os.remove(edited)
     else:
-        if output.lower().endswith((".engine", ".plan", ".trt")):
-            output = os.path.splitext(output)[0] + ".ort.onnx"
-        if precision == "int8":
-            source = calibrated["outputs"]["onnxruntime_int8"]
-        if os.path.abspath(output) == os.path.abspath(source):
-            raise ConfigError("{}: the output would overwrite its source; choose another -o".format(output))
-        record = _build_onnxruntime(source, output)
-        record["precision"] = "int8" if precision == "int8" else "fp32"
-        missing = {"fp16": "; fp16 needs TensorRT", "int8": " u8/s8 Q/DQ"}.get(precision, "")
-        note = "TensorRT not found: built an ONNX Runtime artifact ({}, graph-optimised {}{}{}) instead of an " \
-               "engine".format(output, record["precision"].upper(), missing,
-                               "; DLA needs TensorRT" if dla_core is not None else "")
+        record, note = _build_runtime(source, output, precision, workspace_mb, calibrated, dla_core, timing_cache,
+                                      _static_shapes(parent, edits), use_tensorrt)
     meta = {k: v for k, v in parent.items() if k not in ("file", "sha256", "size_bytes", "sidecar_version", "parity")}
     if source != onnx_path:
         meta.update({k: v for k, v in (read_sidecar(source) or {}).items() if k in ("quantization",)})
     meta.update(record)
+    if edits["input"]:
+        width, height = parent["preprocess"]["size"]
+        meta.update(input_name=edits["input"]["name"], input_shape=[1, height, width, 3])
+    if edits["output"]:
+        meta.update(output_name=edits["output"]["name"], output_kind="classmap")
     meta.update(
         stage="build",
         requested_precision=precision,
         calibration=calibration,
+        pixel_graph=edits,
         parent={"file": os.path.basename(onnx_path), "sha256": parent.get("sha256") or file_sha256(onnx_path),
                 "built_from": os.path.basename(source)},
         edgeseg_version=__version__,
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
     return output, write_sidecar(output, meta), note
+
+
+def _static_shapes(parent: Dict[str, Any], edits: Dict[str, Any]) -> Optional[Dict[str, Tuple[Shape, Shape, Shape]]]:
+    """A dynamic model's TensorRT optimization profile: its input at the exported size, batch 1."""
+    if not parent.get("dynamic"):
+        return None
+    width, height = parent["preprocess"]["size"]
+    if edits["input"]:
+        return {edits["input"]["name"]: ((1, height, width, 3),) * 3}
+    return {parent.get("input_name", "input"): ((1, 3, height, width),) * 3}
+
+
+def _build_runtime(source: str, output: str, precision: str, workspace_mb: int, calibrated: Optional[Dict[str, Any]],
+                   dla_core: Optional[int], timing_cache: Optional[str],
+                   shapes: Optional[Dict[str, Tuple[Shape, Shape, Shape]]],
+                   use_tensorrt: bool) -> Tuple[Dict[str, Any], Optional[str]]:
+    """Build `source` into `output` (a TensorRT engine, else an ONNX Runtime artifact): (runtime facts, note)."""
+    note = None
+    if use_tensorrt:
+        cache = calibrated["outputs"]["tensorrt_cache"] if precision == "int8" and dla_core is not None else None
+        record = trt_backend.build_engine(source, output, precision, workspace_mb, shapes, log_path=output + ".log",
+                                          calibration_cache=cache, dla_core=dla_core, timing_cache=timing_cache)
+    else:
+        record = _build_onnxruntime(source, output)
+        record["precision"] = "int8" if precision == "int8" else "fp32"
+        missing = {"fp16": "; fp16 needs TensorRT", "int8": " u8/s8 Q/DQ"}.get(precision, "")
+        note = "TensorRT not found: built an ONNX Runtime artifact ({}, graph-optimised {}{}{}) instead of an " \
+               "engine".format(output, record["precision"].upper(), missing,
+                               "; DLA needs TensorRT" if dla_core is not None else "")
+    return record, note

@@ -16,7 +16,7 @@ import numpy as np
 from .. import envinfo
 from ..artifacts import file_sha256, require_file, write_bytes_atomic, write_json_atomic
 from ..errors import ArtifactError, ConfigError
-from .base import Backend, TensorSpec
+from .base import IN_FLIGHT, Backend, TensorSpec
 
 PRECISIONS = ("fp32", "fp16", "int8")
 CALIBRATE = "calibrate first: `edgeseg calibrate MODEL.onnx --data DIR`"
@@ -119,7 +119,9 @@ class TensorRTBackend(Backend):
     """A serialized TensorRT engine run through pycuda on CUDA device 0's primary context.
 
     Every CUDA call pushes that context and pops it afterwards, so any thread may call `infer`
-    (calls are serialized by a lock). Buffers are allocated once per input shape.
+    (calls are serialized by a lock). Buffers are allocated once per input shape. The input is copied to
+    the device straight from a page-locked buffer that `input_buffer` handed out (else once into one),
+    and the output is returned in the next of a ring of IN_FLIGHT page-locked buffers, without a copy.
     """
 
     name = "tensorrt"
@@ -136,7 +138,10 @@ class TensorRTBackend(Backend):
         self._tensors = []  # type: List[Tuple[str, bool, Shape, np.dtype]]
         self._input = self._output = 0  # indices into _tensors
         self._device = []  # type: List[Any]
-        self._host_input = self._host_output = None  # type: Optional[np.ndarray]
+        self._host_input = None  # type: Optional[np.ndarray]
+        self._host_outputs = []  # type: List[np.ndarray]  # a ring: infer returns the next one
+        self._next_output = 0
+        self._given_inputs = []  # type: List[np.ndarray]  # page-locked buffers from input_buffer
         self._bound_shape = None  # type: Optional[Shape]
         self._description = self.name
 
@@ -229,8 +234,22 @@ class TensorRTBackend(Backend):
             if self._named:
                 self._context.set_tensor_address(name, int(self._device[-1]))
         self._host_input = self._cuda.pagelocked_empty(shapes[self._input], self.input_spec.dtype)
-        self._host_output = self._cuda.pagelocked_empty(shapes[self._output], self.output_spec.dtype)
+        self._host_outputs = [self._cuda.pagelocked_empty(shapes[self._output], self.output_spec.dtype)
+                              for _ in range(IN_FLIGHT)]
         self._bound_shape = shapes[self._input]
+
+    def input_buffer(self, shape: Shape) -> np.ndarray:
+        """A page-locked host array of `shape` that `infer` copies to the device directly."""
+        if self._context is None:
+            raise ConfigError("{}: backend is not open; call open() first".format(self.path))
+        with self._lock:
+            self._cuda_context.push()
+            try:
+                buffer = self._cuda.pagelocked_empty(tuple(shape), self.input_spec.dtype)
+            finally:
+                self._cuda.Context.pop()
+            self._given_inputs.append(buffer)
+        return buffer
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         if self._context is None:
@@ -244,17 +263,22 @@ class TensorRTBackend(Backend):
                         raise ConfigError("{}: engine takes input shape {}, got {}; resize the input or rebuild "
                                           "the engine".format(self.path, list(self._bound_shape), list(batch.shape)))
                     self._allocate(batch.shape)
-                np.copyto(self._host_input, batch, casting="same_kind")
-                cuda.memcpy_htod_async(self._device[self._input], self._host_input, self._stream)
+                source = batch
+                if not any(batch is given for given in self._given_inputs):  # not page-locked: copy it once
+                    np.copyto(self._host_input, batch, casting="same_kind")
+                    source = self._host_input
+                cuda.memcpy_htod_async(self._device[self._input], source, self._stream)
                 if self._named:
                     ok = self._context.execute_async_v3(self._stream.handle)
                 else:
                     ok = self._context.execute_async_v2([int(d) for d in self._device], self._stream.handle)
                 if not ok:
                     raise RuntimeError("{}: TensorRT execution failed ({})".format(self.path, _last_error(self._log)))
-                cuda.memcpy_dtoh_async(self._host_output, self._device[self._output], self._stream)
+                output = self._host_outputs[self._next_output]
+                self._next_output = (self._next_output + 1) % len(self._host_outputs)
+                cuda.memcpy_dtoh_async(output, self._device[self._output], self._stream)
                 self._stream.synchronize()
-                return self._host_output.copy()
+                return output
             finally:
                 cuda.Context.pop()
 
@@ -262,7 +286,8 @@ class TensorRTBackend(Backend):
         for allocation in self._device:
             allocation.free()
         self._device = []
-        self._host_input = self._host_output = None
+        self._host_input = None
+        self._host_outputs = []
         self._bound_shape = None
 
     def close(self) -> None:
@@ -273,6 +298,7 @@ class TensorRTBackend(Backend):
             self._cuda_context.push()
             try:
                 self._free_buffers()
+                self._given_inputs = []
                 self._stream = self._context = self._engine = self._runtime = None
             finally:
                 self._cuda.Context.pop()

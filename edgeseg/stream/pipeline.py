@@ -17,6 +17,7 @@ import numpy as np
 
 from ..frame_report import stage_statistics
 from ..runtime.artifact import Segmenter
+from ..runtime.base import IN_FLIGHT
 from .render import Renderer, draw_hud
 from .sinks import Sink
 from .sources import FrameSource
@@ -61,6 +62,9 @@ class Pipeline:
         self.sync, self.max_frames, self.progress = sync, max_frames, progress
         self.hud = _Hud() if hud else None
         self.stop = stop or threading.Event()
+        if queue_size + 2 > IN_FLIGHT:  # a stage, its queue and the next stage hold one frame each
+            raise ValueError("queue_size {} needs rings of {} buffers; IN_FLIGHT is {}".format(
+                queue_size, queue_size + 2, IN_FLIGHT))
         self.queue_size = queue_size
         self.frames = []  # type: List[Dict[str, float]]
         self.dropped = 0
@@ -95,8 +99,15 @@ class Pipeline:
         self._timed(frame, "infer", "inferred", lambda: self.segmenter.backend.infer(frame.data))
 
     def _postprocess(self, frame: _Frame) -> None:
-        self._timed(frame, "postprocess", "postprocessed",
-                    lambda: self.renderer(frame.image, self.segmenter.postprocess(frame.data)))
+        """Class map, then the output image; the render's own share is recorded too (work_render)."""
+        started = time.perf_counter()
+        class_map = self.segmenter.postprocess(frame.data)
+        rendering = time.perf_counter()
+        frame.data = self.renderer(frame.image, class_map)
+        now = time.perf_counter()
+        frame.times["postprocessed"] = now
+        frame.times["work_postprocess"] = (now - started) * 1000.0
+        frame.times["work_render"] = (now - rendering) * 1000.0
 
     def _write(self, frame: _Frame) -> None:
         started = time.perf_counter()

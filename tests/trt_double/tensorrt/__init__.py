@@ -42,10 +42,16 @@ def _enum(name, members):
     return enum.IntEnum(name, [(m, i) for i, m in enumerate(members)])
 
 
-DataType = _enum("DataType", ["FLOAT", "HALF", "INT8", "INT32", "BOOL", "INT64"])
-_NUMPY = dict(zip(DataType, [np.float32, np.float16, np.int8, np.int32, np.bool_, np.int64]))
+# the real values (tools/trt_surface): TensorRT 8.5 has no INT64; UINT8 is 5 in both
+DataType = enum.IntEnum("DataType", [("FLOAT", 0), ("HALF", 1), ("INT8", 2), ("INT32", 3), ("BOOL", 4), ("UINT8", 5)]
+                        + ([("INT64", 8)] if V10 else []))
+_NUMPY = {DataType.FLOAT: np.float32, DataType.HALF: np.float16, DataType.INT8: np.int8, DataType.INT32: np.int32,
+          DataType.BOOL: np.bool_, DataType.UINT8: np.uint8}
 _FROM_ONNX = {1: DataType.FLOAT, 10: DataType.HALF, 3: DataType.INT8, 6: DataType.INT32, 9: DataType.BOOL,
-              7: DataType.INT64}
+              2: DataType.UINT8}
+if V10:
+    _NUMPY[DataType.INT64] = np.int64
+    _FROM_ONNX[7] = DataType.INT64
 BuilderFlag = _enum("BuilderFlag", ["FP16", "INT8", "DEBUG", "GPU_FALLBACK", "REFIT", "TF32",
                                     "OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS"]
                     + ([] if V10 else ["STRICT_TYPES"]))
