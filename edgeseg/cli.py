@@ -291,11 +291,16 @@ def _describe_sidecar(path: str, record: Dict[str, Any]) -> str:
     for key, label in keys.items():
         if record.get(key) is not None:
             lines.append("  {:<14}{}".format(label, record[key]))
+    edits = record.get("pixel_graph") or {}
     if "preprocess" in record:
         spec = record["preprocess"]
-        lines.append("  {:<14}{}x{} {} x*{:.5g} mean {} std {}".format(
+        lines.append("  {:<14}{}x{} {} x*{:.5g} mean {} std {}{}".format(
             "preprocess", spec["size"][0], spec["size"][1], spec["color_order"].upper(), spec["scale"],
-            spec["mean"], spec["std"]))
+            spec["mean"], spec["std"], " (in the graph: it takes the resized uint8 BGR frame)" if edits.get("input")
+            else ""))
+    if edits.get("output"):
+        lines.append("  {:<14}{} in the graph, {} class map out".format(
+            "argmax", " → ".join(edits["output"]["ops"]), edits["output"]["dtype"]))
     if record.get("classes"):
         lines.append("  {:<14}{}".format("class names", ", ".join(record["classes"])))
     if record.get("parity"):

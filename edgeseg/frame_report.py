@@ -116,10 +116,10 @@ def stage_statistics(frames: Sequence[Dict[str, float]]) -> Dict[str, Dict[str, 
     for stage, values in columns.items():
         if values:
             stats[stage] = summarize(values)
-    for part in PART_OF:
-        values = [v for v in (_number(f.get(WORK_PREFIX + part)) for f in frames) if v is not None]
-        if values:
-            stats[part] = summarize(values)
+        for part in (p for p, whole in PART_OF.items() if whole == stage):  # right after its stage
+            parts = [v for v in (_number(f.get(WORK_PREFIX + part)) for f in frames) if v is not None]
+            if parts:
+                stats[part] = summarize(parts)
     stats["end_to_end"] = summarize(totals)
     if waits:
         stats["queue_wait"] = summarize(waits)

@@ -122,6 +122,22 @@ def test_work_times_are_preferred_and_queue_wait_is_the_rest():
     assert stats["queue_wait"]["max"] == pytest.approx(2.0, abs=1e-6)
 
 
+def test_the_render_part_of_postprocess_is_reported_after_it_and_in_the_csv(tmp_path):
+    frames = pipelined_frames(4)
+    for i, frame in enumerate(frames):
+        frame["work_render"] = 1.0 + i  # part of the 3 ms of postprocess
+    stats = fr.stage_statistics(frames)
+    assert list(stats) == ["capture", "preprocess", "infer", "postprocess", "render", "write", "end_to_end",
+                           "queue_wait"]
+    assert stats["render"]["mean"] == pytest.approx(2.5) and stats["postprocess"]["mean"] == pytest.approx(3.0)
+    assert stats["queue_wait"]["mean"] == pytest.approx(2.0)  # a part is not counted twice
+    path = str(tmp_path / "frames.csv")
+    fr.write_frames_csv(frames, path)
+    rows = read_csv(path)
+    assert [float(r["work_render_ms"]) for r in rows] == [1.0, 2.0, 3.0, 4.0]
+    assert "work_render_ms" not in fr.csv_columns(pipelined_frames(2))
+
+
 def test_partial_work_times_and_missing_boundaries():
     frames = boundary_frames(4)
     frames[0]["work_infer"] = 5.0  # infer ran 5 ms of its 10: 5 ms waited

@@ -135,3 +135,12 @@ def test_what_cannot_be_edited_is_refused_in_one_line(probe_onnx, tmp_path):
     with pytest.raises(ArtifactError, match="N x 3 x H x W float input"):
         fold_preprocessing(nhwc, PreprocessSpec((32, 16)), "nhwc.onnx")
     assert sorted(os.listdir(str(tmp_path))) == ["bare.onnx"]  # nothing half-written
+
+
+def test_a_built_artifact_built_again_keeps_its_edits(probe_onnx, tmp_path):
+    first, record, _ = build(probe_onnx, str(tmp_path / "first.ort.onnx"), "fp32", preprocess="graph")
+    again, second, _ = build(first, str(tmp_path / "again.ort.onnx"), "fp32", preprocess="graph")
+    assert second["pixel_graph"] == record["pixel_graph"] and second["input_name"] == "frame"
+    with open_artifact(again) as built:
+        frame = frames()[0]
+        np.testing.assert_array_equal(built.predict(frame), expected_class_map(frame, PROBE_SIZE))

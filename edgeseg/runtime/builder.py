@@ -69,7 +69,8 @@ def _pixel_edits(parent: Dict[str, Any], use_tensorrt: bool, keep_scores: bool,
     if preprocess == "graph" and not described:
         raise ConfigError("the model has no sidecar with its preprocessing to fold into the graph; use "
                           "--preprocess host (and give the preprocessing to `run`/`eval`/`bench` as flags)")
-    fold = preprocess == "graph" or (preprocess == "auto" and use_tensorrt and described)
+    folded = bool((parent.get("pixel_graph") or {}).get("input"))  # an artifact built before, built again
+    fold = not folded and (preprocess == "graph" or (preprocess == "auto" and use_tensorrt and described))
     return fold, not keep_scores and parent.get("output_kind", "logits") != "classmap"
 
 
@@ -134,7 +135,7 @@ def build(onnx_path: str, output: Optional[str] = None, precision: str = "fp16",
         stage="build",
         requested_precision=precision,
         calibration=calibration,
-        pixel_graph=edits,
+        pixel_graph={key: edits[key] or (parent.get("pixel_graph") or {}).get(key) for key in ("input", "output")},
         parent={"file": os.path.basename(onnx_path), "sha256": parent.get("sha256") or file_sha256(onnx_path),
                 "built_from": os.path.basename(source)},
         edgeseg_version=__version__,

@@ -42,7 +42,7 @@ def import_onnx():
 def _only(values: List[Any], what: str, path: str) -> Any:
     if len(values) != 1:
         raise ArtifactError("{}: the model has {} {}s; edgeseg builds one-input, one-output models (build it "
-                            "with --keep-scores --host-preprocess to run it as it is)".format(path, len(values), what))
+                            "with --keep-scores --preprocess host to run it as it is)".format(path, len(values), what))
     return values[0]
 
 
@@ -63,7 +63,7 @@ def fold_preprocessing(model: Any, spec: PreprocessSpec, path: str = "model") ->
     dims = _dims(original)
     if len(dims) != 4 or dims[1] != 3 or original.type.tensor_type.elem_type != TensorProto.FLOAT:
         raise ArtifactError("{}: input {} is {} {}; folding the preprocessing needs an N x 3 x H x W float input "
-                            "(build with --host-preprocess)".format(path, original.name, dims,
+                            "(build with --preprocess host)".format(path, original.name, dims,
                                                                    TensorProto.DataType.Name(
                                                                        original.type.tensor_type.elem_type)))
     # model channel c takes frame channel `source[c]` (the frame is BGR) times factor[c], plus offset[c]
