@@ -109,19 +109,19 @@ def build(onnx_path: str, output: Optional[str] = None, precision: str = "fp16",
     if os.path.abspath(output) in (os.path.abspath(onnx_path), os.path.abspath(source)):
         raise ConfigError("{}: the output would overwrite its source; choose another -o".format(output))
     edits = {"input": None, "output": None}  # type: Dict[str, Any]
-    if fold or argmax:
-        edited = partial_path(output + ".pixel.onnx")
-        try:
-            edits = edit_for_build(source, edited, PreprocessSpec.from_dict(parent["preprocess"]) if fold else None,
-                                   "tensorrt" if use_tensorrt else "onnxruntime", fold, argmax)
-            record, note = _build_runtime(edited, output, precision, workspace_mb, calibrated, dla_core,
-                                          timing_cache, _static_shapes(parent, edits), use_tensorrt)
-        finally:
-            if os.path.exists(edited):
-                os.remove(edited)
-    else:
-        record, note = _build_runtime(source, output, precision, workspace_mb, calibrated, dla_core, timing_cache,
-                                      _static_shapes(parent, edits), use_tensorrt)
+    edited = partial_path(output + ".pixel.onnx") if fold or argmax else None
+    try:
+        if edited:
+            spec = PreprocessSpec.from_dict(parent["preprocess"]) if fold else None
+            edits = edit_for_build(source, edited, spec, "tensorrt" if use_tensorrt else "onnxruntime", fold, argmax)
+        edits = {key: edits[key] or (parent.get("pixel_graph") or {}).get(key) for key in ("input", "output")}
+        record, note = _build_runtime(edited or source, output, precision, workspace_mb, calibrated, dla_core,
+                                      timing_cache, _static_shapes(parent, edits), use_tensorrt)
+        if edited and "onnx_sha256" in record:  # the edited copy is gone: name the source and `pixel_graph`
+            record["onnx_sha256"] = file_sha256(source)
+    finally:
+        if edited and os.path.exists(edited):
+            os.remove(edited)
     meta = {k: v for k, v in parent.items() if k not in ("file", "sha256", "size_bytes", "sidecar_version", "parity")}
     if source != onnx_path:
         meta.update({k: v for k, v in (read_sidecar(source) or {}).items() if k in ("quantization",)})
@@ -135,7 +135,7 @@ def build(onnx_path: str, output: Optional[str] = None, precision: str = "fp16",
         stage="build",
         requested_precision=precision,
         calibration=calibration,
-        pixel_graph={key: edits[key] or (parent.get("pixel_graph") or {}).get(key) for key in ("input", "output")},
+        pixel_graph=edits,
         parent={"file": os.path.basename(onnx_path), "sha256": parent.get("sha256") or file_sha256(onnx_path),
                 "built_from": os.path.basename(source)},
         edgeseg_version=__version__,
@@ -149,7 +149,7 @@ def _static_shapes(parent: Dict[str, Any], edits: Dict[str, Any]) -> Optional[Di
     if not parent.get("dynamic"):
         return None
     width, height = parent["preprocess"]["size"]
-    if edits["input"]:
+    if edits["input"]:  # the frame input, folded now or in the build this artifact came from
         return {edits["input"]["name"]: ((1, height, width, 3),) * 3}
     return {parent.get("input_name", "input"): ((1, 3, height, width),) * 3}
 
