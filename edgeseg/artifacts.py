@@ -1,8 +1,15 @@
-"""Artifacts and their JSON sidecars: atomic writes, content hashes, compatibility checks.
+"""Artifacts and their JSON sidecars: atomic writes, content hashes, pairs committed together.
 
-Every artifact `X` (an .onnx model, an engine) has a sidecar `X.json` that says what it is and
-where it came from. A sidecar records the artifact's SHA-256; reading it checks the file still
-matches, so a sidecar is never paired with the wrong file.
+Every artifact `X` (an .onnx model, an engine) has a sidecar `X.json` that says what it is and where it
+came from. A sidecar is recognised by its schema (SIDECAR_KEYS: a JSON without them is not one) and
+records the artifact's SHA-256; reading it checks the file still matches.
+
+`new_artifact(X)` writes a model and its sidecar as one thing. The model is written to a hidden partial
+file; `commit(meta)` then (1) writes the new sidecar complete to `X.json.next`, (2) renames the model
+into place, (3) renames `X.json.next` to `X.json`. A crash before (2) leaves the old pair; a crash
+between (2) and (3) leaves a model whose hash the pending sidecar names, which `read_sidecar` (and the
+next write) rolls forward. Leftovers of interrupted writes (partial files, a stale pending sidecar) are
+removed by the next write to that path.
 """
 import contextlib
 import hashlib
@@ -10,15 +17,23 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 from .errors import ArtifactError
 
 SIDECAR_VERSION = 1
+SIDECAR_KEYS = ("sidecar_version", "stage", "file", "sha256")
+PENDING = ".next"  # X.json.next: a complete new sidecar whose model may not be in place yet
 
 
 def sidecar_path(artifact: str) -> str:
     return artifact + ".json"
+
+
+def is_sidecar(record: Any) -> bool:
+    """Whether a parsed JSON document is an edgeseg sidecar (has the schema's keys)."""
+    return isinstance(record, dict) and all(key in record for key in SIDECAR_KEYS) and \
+        isinstance(record["sha256"], str)
 
 
 def file_sha256(path: str) -> str:
@@ -35,21 +50,43 @@ def _umask() -> int:
     return mask
 
 
+def _partial_affixes(path: str) -> Tuple[str, str, str]:
+    folder = os.path.dirname(os.path.abspath(path))
+    stem, extension = os.path.splitext(os.path.basename(path))
+    return folder, "." + stem + ".", ".partial" + extension
+
+
 def partial_path(path: str) -> str:
     """A new, empty, uniquely named file beside `path`, with the same extension (so writers that
     choose a format by extension still do) and the permissions a plain `open` would give."""
-    folder = os.path.dirname(os.path.abspath(path))
+    folder, prefix, suffix = _partial_affixes(path)
     os.makedirs(folder, exist_ok=True)
-    stem, extension = os.path.splitext(os.path.basename(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + stem + ".", suffix=".partial" + extension, dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())
     return tmp
 
 
+def remove_partials(path: str) -> None:
+    """Remove the partial files an interrupted write to `path` left behind (kill -9, power loss)."""
+    folder, prefix, suffix = _partial_affixes(path)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(prefix) and name.endswith(suffix) and len(name) > len(prefix) + len(suffix):
+            try:
+                os.remove(os.path.join(folder, name))
+            except OSError:
+                pass
+
+
 @contextlib.contextmanager
 def atomic_path(path: str) -> Iterator[str]:
-    """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it into place only if the block succeeds. Partial
+    files an earlier interrupted write to `path` left are removed first."""
+    remove_partials(path)
     tmp = partial_path(path)
     try:
         yield tmp
@@ -77,32 +114,107 @@ def write_json_atomic(path: str, payload: Dict[str, Any]) -> None:
             f.write("\n")
 
 
-def write_sidecar(artifact: str, meta: Dict[str, Any]) -> Dict[str, Any]:
-    """Write `artifact`'s sidecar with `meta` plus the artifact's name, size and hash."""
-    record = dict(meta)
-    record.update(
-        sidecar_version=SIDECAR_VERSION,
-        file=os.path.basename(artifact),
-        sha256=file_sha256(artifact),
-        size_bytes=os.path.getsize(artifact),
-    )
-    write_json_atomic(sidecar_path(artifact), record)
-    return record
+def _read_json(path: str) -> Any:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as exc:
+        raise ArtifactError("{}: sidecar is not valid JSON ({}); delete it or re-export the model".format(path, exc))
+
+
+def _pending_record(artifact: str, sha256: Optional[str]) -> Optional[Dict[str, Any]]:
+    """The pending sidecar `X.json.next` when its model is in place (hash `sha256`), else None."""
+    pending = sidecar_path(artifact) + PENDING
+    if not os.path.exists(pending):
+        return None
+    try:
+        with open(pending) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return record if is_sidecar(record) and sha256 is not None and record["sha256"] == sha256 else None
+
+
+def resolve_pair(artifact: str) -> None:
+    """Finish a commit a crash interrupted between renaming the model and its sidecar (roll forward); a
+    pending sidecar whose model never arrived is left for the next write to `artifact` to remove."""
+    pending = sidecar_path(artifact) + PENDING
+    if os.path.exists(pending) and os.path.isfile(artifact):
+        if _pending_record(artifact, file_sha256(artifact)) is not None:
+            try:
+                os.replace(pending, sidecar_path(artifact))
+            except OSError:
+                pass  # a read-only folder: read_sidecar still reads the pending one
+
+
+class PendingArtifact:
+    """A model being written (at `tmp`) that `commit` makes `path`'s, together with its sidecar."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.tmp = partial_path(path)
+        self.committed = False
+
+    def commit(self, meta: Dict[str, Any]) -> Dict[str, Any]:
+        """Make the model at `tmp` and a sidecar of `meta` (which names its stage) `path`'s pair."""
+        from . import __version__
+
+        record = dict(meta)
+        record.update(sidecar_version=SIDECAR_VERSION, file=os.path.basename(self.path),
+                      sha256=file_sha256(self.tmp), size_bytes=os.path.getsize(self.tmp))
+        record.setdefault("edgeseg_version", __version__)
+        if not is_sidecar(record):
+            raise ValueError("a sidecar needs {}".format(", ".join(SIDECAR_KEYS)))
+        pending = sidecar_path(self.path) + PENDING
+        write_json_atomic(pending, record)  # (1) the new sidecar, complete
+        os.replace(self.tmp, self.path)  # (2) the commit point
+        try:
+            os.replace(pending, sidecar_path(self.path))  # (3)
+        except FileNotFoundError:  # a reader rolled it forward in between
+            if not is_sidecar(_read_json(sidecar_path(self.path))):
+                raise
+        self.committed = True
+        return record
+
+    def discard(self) -> None:
+        if not self.committed and os.path.exists(self.tmp):
+            os.remove(self.tmp)
+
+
+@contextlib.contextmanager
+def new_artifact(path: str) -> Iterator[PendingArtifact]:
+    """Write `path` and its sidecar as a pair: write the model to `.tmp`, then call `.commit(meta)`.
+    Nothing changes at `path` unless the commit happens; leftovers of earlier interrupted writes go."""
+    resolve_pair(path)
+    remove_partials(path)
+    pending = sidecar_path(path) + PENDING
+    if os.path.exists(pending):  # its model never arrived: the old pair stands
+        os.remove(pending)
+    remove_partials(pending)
+    artifact = PendingArtifact(path)
+    try:
+        yield artifact
+    finally:
+        artifact.discard()
 
 
 def read_sidecar(artifact: str, verify: bool = True) -> Optional[Dict[str, Any]]:
-    """The sidecar of `artifact`, or None when it has none. Raises when it does not match."""
+    """The sidecar of `artifact`, or None when it has none (a JSON beside it that is not a sidecar does not
+    count). Rolls an interrupted commit forward. Raises when the sidecar does not match the file."""
     path = sidecar_path(artifact)
+    sha256 = None
+    if os.path.exists(path + PENDING) and os.path.isfile(artifact):
+        sha256 = file_sha256(artifact)
+        pending = _pending_record(artifact, sha256)
+        if pending is not None:
+            resolve_pair(artifact)
+            return pending
     if not os.path.exists(path):
         return None
-    try:
-        with open(path) as f:
-            record = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise ArtifactError(
-            "{}: sidecar is not valid JSON ({}); delete it or re-export the model".format(path, exc)
-        )
-    if verify and record.get("sha256") and record["sha256"] != file_sha256(artifact):
+    record = _read_json(path)
+    if not is_sidecar(record):
+        return None
+    if verify and record["sha256"] != (sha256 or file_sha256(artifact)):
         raise ArtifactError(
             "{}: file does not match its sidecar {} (hash differs); re-export or rebuild it, "
             "or delete the sidecar to run it as a bare model".format(artifact, path)

@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from . import __version__
-from .artifacts import atomic_path, file_sha256, read_sidecar, require_file, write_json_atomic, write_sidecar
+from .artifacts import atomic_path, file_sha256, new_artifact, read_sidecar, require_file, write_json_atomic
 from .errors import ArtifactError, ConfigError, EdgesegError, SourceError
 from .preprocess import PreprocessSpec, Preprocessor
 
@@ -689,9 +689,9 @@ def _int32_bias_overflow(model: Any, op_types: Sequence[str]) -> List[str]:
 def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "tensorrt",
                    nodes_to_exclude: Sequence[str] = (), op_types: Sequence[str] = OP_TYPES,
                    method: str = "minmax") -> Dict[str, Any]:
-    """Quantize `onnx_path` into `output` (written atomically) with precomputed `ranges`, for
-    `target` "tensorrt" (int8 symmetric QDQ) or "onnxruntime" (uint8/int8 QDQ). Nodes named in
-    `nodes_to_exclude` stay float. Returns what was done (for the sidecar)."""
+    """Quantize `onnx_path` into the file `output` (a pending artifact's, which the caller commits) with
+    precomputed `ranges`, for `target` "tensorrt" (int8 symmetric QDQ) or "onnxruntime" (uint8/int8
+    QDQ). Nodes named in `nodes_to_exclude` stay float. Returns what was done (for the sidecar)."""
     onnx = _import_onnx()
     quantization = _import_quantization()
     from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
@@ -744,8 +744,7 @@ def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "t
             entry.version = opsets[entry.domain]
         elif entry.domain not in ("", "ai.onnx") and entry.domain not in opsets and entry.domain not in used:
             quantized.opset_import.remove(entry)
-    with atomic_path(output) as tmp:
-        quantizer.model.save_model_to_file(tmp, False)
+    quantizer.model.save_model_to_file(output, False)
     final = onnx.load(output, load_external_data=False)
     dequantized = {n.output[0] for n in final.graph.node if n.op_type == "DequantizeLinear"}
     int8_nodes = [n.name for n in final.graph.node if n.op_type in op_types and n.input and n.input[0] in dequantized]
@@ -922,13 +921,14 @@ _NOT_COPIED = ("sidecar_version", "file", "sha256", "size_bytes", "parity", "cre
                "onnx_ops", "parent", "quantization", "runtime")
 
 
-def _int8_sidecar(artifact: str, parent: str, parent_meta: Dict[str, Any], parent_sha: str,
-                  record: Dict[str, Any], calibration: Dict[str, Any]) -> Dict[str, Any]:
+def _int8_meta(model_file: str, parent: str, parent_meta: Dict[str, Any], parent_sha: str,
+               record: Dict[str, Any], calibration: Dict[str, Any]) -> Dict[str, Any]:
+    """The sidecar fields of an INT8 model written to `model_file`."""
     onnx = _import_onnx()
     meta = {k: v for k, v in parent_meta.items() if k not in _NOT_COPIED}
     quantization = dict(record)
     quantization.update(calibration)
-    saved = onnx.load(artifact, load_external_data=False)
+    saved = onnx.load(model_file, load_external_data=False)
     versions = dict(meta.get("versions") or {})
     versions.update(edgeseg=__version__, onnxruntime=_ort_version(), onnx=onnx.__version__)
     meta.update({
@@ -942,7 +942,7 @@ def _int8_sidecar(artifact: str, parent: str, parent_meta: Dict[str, Any], paren
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "parent": {"file": os.path.basename(parent), "sha256": parent_sha},
     })
-    return write_sidecar(artifact, meta)
+    return meta
 
 
 def _relative(path: str, start: str) -> str:
@@ -966,40 +966,30 @@ def quantize_from_ranges(onnx_path: str, ranges: Ranges, out_trt: Optional[str],
                          nodes_to_exclude: Sequence[str] = (), method: str = "minmax",
                          spec: Optional[PreprocessSpec] = None, calibration: Optional[Dict[str, Any]] = None,
                          log: Log = print) -> Dict[str, Dict[str, Any]]:
-    """Both INT8 models (either may be None to skip it) from precomputed ranges, each written
-    atomically with its sidecar; no calibration. `calibration` adds fields to each sidecar's
+    """Both INT8 models (either may be None to skip it) from precomputed ranges, each committed with its
+    sidecar as a pair, after both are written; no calibration. `calibration` adds fields to each sidecar's
     `quantization` record (image count, manifest). Returns the sidecars by target."""
     model = _load_model(onnx_path)
     parent_meta, _ = _parent_meta(onnx_path, model, spec)
     parent_sha = file_sha256(onnx_path)
     jobs = [(target, path) for target, path in (("tensorrt", out_trt), ("onnxruntime", out_ort)) if path]
-    records = {}
-    written = []  # type: List[str]
-    try:
+    with contextlib.ExitStack() as stack:  # both models are written before either is committed
+        pending = {target: stack.enter_context(new_artifact(path)) for target, path in jobs}
+        metas = {}
         for target, path in jobs:
             started = time.perf_counter()
-            records[target] = quantize_model(onnx_path, ranges, path, target, nodes_to_exclude, method=method)
-            written.append(path)
-            if records[target].get("float_for_int32_bias_overflow"):
+            record = quantize_model(onnx_path, ranges, pending[target].tmp, target, nodes_to_exclude, method=method)
+            if record.get("float_for_int32_bias_overflow"):
                 log("warning: {} kept float in the {} model: their int32 bias would overflow with this "
                     "onnxruntime {} (input range near 0); newer versions widen the weight scale instead".format(
-                        ", ".join(records[target]["float_for_int32_bias_overflow"]), target, _ort_version()))
+                        ", ".join(record["float_for_int32_bias_overflow"]), target, _ort_version()))
             log("quantized for {}: {} ({} nodes int8{}, {:.1f} MB) in {:.1f} s".format(
                 "TensorRT" if target == "tensorrt" else "ONNX Runtime CPU", os.path.basename(path),
-                records[target]["quantized_nodes"],
-                ", {} kept float".format(len(nodes_to_exclude)) if nodes_to_exclude else "",
-                os.path.getsize(path) / 1e6, time.perf_counter() - started))
-        sidecars = {}
-        for target, path in jobs:
-            sidecars[target] = _int8_sidecar(path, onnx_path, parent_meta, parent_sha, records[target],
-                                             dict(calibration or {}))
-    except BaseException:
-        for path in written:  # all or nothing
-            for leftover in (path, path + ".json"):
-                if os.path.exists(leftover):
-                    os.remove(leftover)
-        raise
-    return sidecars
+                record["quantized_nodes"], ", {} kept float".format(len(nodes_to_exclude)) if nodes_to_exclude else "",
+                os.path.getsize(pending[target].tmp) / 1e6, time.perf_counter() - started))
+            metas[target] = _int8_meta(pending[target].tmp, onnx_path, parent_meta, parent_sha, record,
+                                       dict(calibration or {}))
+        return {target: pending[target].commit(metas[target]) for target, _ in jobs}
 
 
 def _image_records(images: Sequence[str], root: str) -> List[Dict[str, str]]:

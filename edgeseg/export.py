@@ -19,7 +19,7 @@ import torchvision
 from torch import nn
 
 from . import __version__
-from .artifacts import atomic_path, file_sha256, write_sidecar
+from .artifacts import file_sha256, new_artifact
 from .data.synthetic import render_scene
 from .errors import ArtifactError, ConfigError
 from .models import build_model, model_entry, model_preprocess
@@ -197,7 +197,8 @@ def export(
     axes = {"input": {0: "batch", 2: "height", 3: "width"}, output_name: {0: "batch"}} if dynamic else None
     exporter = entry.exporter
     started = time.perf_counter()
-    with atomic_path(output) as tmp:
+    with new_artifact(output) as pending:
+        tmp = pending.tmp
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if exporter == "dynamo":  # opset 18: ONNX Runtime only (see the module docstring)
@@ -226,28 +227,28 @@ def export(
             raise ArtifactError("{}: ONNX output disagrees with PyTorch (argmax agreement {:.3%} < {:.1%}); "
                                 "nothing written; rerun with --debug and report it".format(
                                     output, parity["argmax_agreement"], MIN_AGREEMENT))
-    graph = onnx.load(output, load_external_data=False).graph
-    return write_sidecar(output, {
-        "stage": "export",
-        "model": model_name,
-        "width": channel_width,
-        "num_classes": num_classes,
-        "classes": list(palette.names),
-        "palette": [list(c) for c in palette.colors],
-        "input_name": "input",
-        "input_shape": [1, 3, height, width],
-        "dynamic": dynamic,
-        "output_name": output_name,
-        "output_kind": output_kind,
-        "precision": "fp32",
-        "preprocess": spec.to_dict(),
-        "opset": opset,
-        "exporter": "torch.onnx " + ("dynamo" if exporter == "dynamo" else "TorchScript (dynamo=False)"),
-        "onnx_ops": sorted({node.op_type for node in graph.node}),
-        "weights": _weights_record(weights),
-        "parity": parity,
-        "versions": {"edgeseg": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
-                     "onnx": onnx.__version__},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "parent": None,
-    })
+        graph = onnx.load(tmp, load_external_data=False).graph
+        return pending.commit({
+            "stage": "export",
+            "model": model_name,
+            "width": channel_width,
+            "num_classes": num_classes,
+            "classes": list(palette.names),
+            "palette": [list(c) for c in palette.colors],
+            "input_name": "input",
+            "input_shape": [1, 3, height, width],
+            "dynamic": dynamic,
+            "output_name": output_name,
+            "output_kind": output_kind,
+            "precision": "fp32",
+            "preprocess": spec.to_dict(),
+            "opset": opset,
+            "exporter": "torch.onnx " + ("dynamo" if exporter == "dynamo" else "TorchScript (dynamo=False)"),
+            "onnx_ops": sorted({node.op_type for node in graph.node}),
+            "weights": _weights_record(weights),
+            "parity": parity,
+            "versions": {"edgeseg": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+                         "onnx": onnx.__version__},
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "parent": None,
+        })

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from . import __version__
-from .artifacts import atomic_path, write_sidecar
+from .artifacts import new_artifact
 from .data.synthetic import CLASSES, PALETTE, render_scene
 from .errors import ConfigError
 from .preprocess import PreprocessSpec, parse_size
@@ -135,28 +135,28 @@ def write_probe_model(path: str, size: Tuple[int, int], output_kind: str = "logi
     except ImportError:
         raise ConfigError("writing the probe model needs the onnx package: `pip install onnx`")
     model, ops = _graph(size, output_kind)
-    with atomic_path(path) as tmp:
-        onnx.save(model, tmp)
-    return write_sidecar(path, {
+    with new_artifact(path) as pending:
+        onnx.save(model, pending.tmp)
+        return pending.commit({
         "stage": "probe",
-        "model": MODEL_NAME,
-        "num_classes": len(CLASSES),
-        "classes": list(CLASSES),
-        "palette": [list(c) for c in PALETTE],
-        "input_name": "input",
-        "input_shape": [1, 3, height, width],
-        "dynamic": False,
-        "output_name": output_kind,
-        "output_kind": output_kind,
-        "precision": "fp32",
-        "preprocess": probe_spec(size).to_dict(),
-        "opset": OPSET,
-        "onnx_ops": sorted(set(ops)),
-        "weights": {"source": "edgeseg.probe_model (colour prototypes and row bonus)"},
-        "versions": {"edgeseg": __version__, "onnx": onnx.__version__},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "parent": None,
-    })
+            "model": MODEL_NAME,
+            "num_classes": len(CLASSES),
+            "classes": list(CLASSES),
+            "palette": [list(c) for c in PALETTE],
+            "input_name": "input",
+            "input_shape": [1, 3, height, width],
+            "dynamic": False,
+            "output_name": output_kind,
+            "output_kind": output_kind,
+            "precision": "fp32",
+            "preprocess": probe_spec(size).to_dict(),
+            "opset": OPSET,
+            "onnx_ops": sorted(set(ops)),
+            "weights": {"source": "edgeseg.probe_model (colour prototypes and row bonus)"},
+            "versions": {"edgeseg": __version__, "onnx": onnx.__version__},
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "parent": None,
+        })
 
 
 def write_probe_dataset(out_dir: str, count: int, size: Tuple[int, int], seed: int = 0) -> str:

@@ -5,7 +5,7 @@ import time
 from typing import Any, Dict, Optional, Tuple
 
 from .. import __version__
-from ..artifacts import atomic_path, file_sha256, partial_path, read_sidecar, require_file, write_sidecar
+from ..artifacts import file_sha256, new_artifact, partial_path, read_sidecar, require_file
 from ..errors import ConfigError
 from ..preprocess import PreprocessSpec
 from . import tensorrt as trt_backend
@@ -21,8 +21,9 @@ def _default_output(onnx_path: str, precision: str, engine: bool) -> str:
     return "{}_{}{}".format(stem, precision, ".engine" if engine else ".ort.onnx")
 
 
-def _build_onnxruntime(onnx_path: str, output: str) -> Dict[str, Any]:
-    """Save ONNX Runtime's graph-optimised model (level 'extended': portable across CPUs)."""
+def _build_onnxruntime(onnx_path: str, target: str) -> Dict[str, Any]:
+    """Save ONNX Runtime's graph-optimised model (level 'extended': portable across CPUs) to `target` (a
+    pending artifact's file)."""
     from .onnxruntime import import_onnxruntime
 
     ort = import_onnxruntime()
@@ -30,13 +31,12 @@ def _build_onnxruntime(onnx_path: str, output: str) -> Dict[str, Any]:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     options.log_severity_level = 3
     started = time.perf_counter()
-    with atomic_path(output) as tmp:
-        options.optimized_model_filepath = tmp
-        try:
-            ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise ConfigError("{}: ONNX Runtime cannot load this model ({}); re-export it".format(
-                onnx_path, str(exc).strip().splitlines()[0][:300]))
+    options.optimized_model_filepath = target
+    try:
+        ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise ConfigError("{}: ONNX Runtime cannot load this model ({}); re-export it".format(
+            onnx_path, str(exc).strip().splitlines()[0][:300]))
     return {
         "runtime": "onnxruntime",
         "onnxruntime_version": ort.__version__,
@@ -108,40 +108,43 @@ def build(onnx_path: str, output: Optional[str] = None, precision: str = "fp16",
         output = os.path.splitext(output)[0] + ".ort.onnx"
     if os.path.abspath(output) in (os.path.abspath(onnx_path), os.path.abspath(source)):
         raise ConfigError("{}: the output would overwrite its source; choose another -o".format(output))
-    edits = {"input": None, "output": None}  # type: Dict[str, Any]
-    edited = partial_path(output + ".pixel.onnx") if fold or argmax else None
-    try:
-        if edited:
-            spec = PreprocessSpec.from_dict(parent["preprocess"]) if fold else None
-            edits = edit_for_build(source, edited, spec, "tensorrt" if use_tensorrt else "onnxruntime", fold, argmax)
-        edits = {key: edits[key] or (parent.get("pixel_graph") or {}).get(key) for key in ("input", "output")}
-        record, note = _build_runtime(edited or source, output, precision, workspace_mb, calibrated, dla_core,
-                                      timing_cache, _static_shapes(parent, edits), use_tensorrt)
-        if edited and "onnx_sha256" in record:  # the edited copy is gone: name the source and `pixel_graph`
-            record["onnx_sha256"] = file_sha256(source)
-    finally:
-        if edited and os.path.exists(edited):
-            os.remove(edited)
-    meta = {k: v for k, v in parent.items() if k not in ("file", "sha256", "size_bytes", "sidecar_version", "parity")}
-    if source != onnx_path:
-        meta.update({k: v for k, v in (read_sidecar(source) or {}).items() if k in ("quantization",)})
-    meta.update(record)
-    if edits["input"]:
-        width, height = parent["preprocess"]["size"]
-        meta.update(input_name=edits["input"]["name"], input_shape=[1, height, width, 3])
-    if edits["output"]:
-        meta.update(output_name=edits["output"]["name"], output_kind="classmap")
-    meta.update(
-        stage="build",
-        requested_precision=precision,
-        calibration=calibration,
-        pixel_graph=edits,
-        parent={"file": os.path.basename(onnx_path), "sha256": parent.get("sha256") or file_sha256(onnx_path),
-                "built_from": os.path.basename(source)},
-        edgeseg_version=__version__,
-        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    )
-    return output, write_sidecar(output, meta), note
+    with new_artifact(output) as pending:
+        edits = {"input": None, "output": None}  # type: Dict[str, Any]
+        edited = partial_path(output + ".pixel.onnx") if fold or argmax else None
+        try:
+            if edited:
+                spec = PreprocessSpec.from_dict(parent["preprocess"]) if fold else None
+                edits = edit_for_build(source, edited, spec, "tensorrt" if use_tensorrt else "onnxruntime", fold,
+                                       argmax)
+            edits = {key: edits[key] or (parent.get("pixel_graph") or {}).get(key) for key in ("input", "output")}
+            record, note = _build_runtime(edited or source, output, pending.tmp, precision, workspace_mb, calibrated,
+                                          dla_core, timing_cache, _static_shapes(parent, edits), use_tensorrt)
+            if edited and "onnx_sha256" in record:  # the edited copy is gone: name the source and `pixel_graph`
+                record["onnx_sha256"] = file_sha256(source)
+        finally:
+            if edited and os.path.exists(edited):
+                os.remove(edited)
+        meta = {k: v for k, v in parent.items() if k not in ("file", "sha256", "size_bytes", "sidecar_version",
+                                                             "parity", "edgeseg_version")}
+        if source != onnx_path:
+            meta.update({k: v for k, v in (read_sidecar(source) or {}).items() if k in ("quantization",)})
+        meta.update(record)
+        if edits["input"]:
+            width, height = parent["preprocess"]["size"]
+            meta.update(input_name=edits["input"]["name"], input_shape=[1, height, width, 3])
+        if edits["output"]:
+            meta.update(output_name=edits["output"]["name"], output_kind="classmap")
+        meta.update(
+            stage="build",
+            requested_precision=precision,
+            calibration=calibration,
+            pixel_graph=edits,
+            parent={"file": os.path.basename(onnx_path), "sha256": parent.get("sha256") or file_sha256(onnx_path),
+                    "built_from": os.path.basename(source)},
+            edgeseg_version=__version__,
+            created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        )
+        return output, pending.commit(meta), note
 
 
 def _static_shapes(parent: Dict[str, Any], edits: Dict[str, Any]) -> Optional[Dict[str, Tuple[Shape, Shape, Shape]]]:
@@ -154,18 +157,20 @@ def _static_shapes(parent: Dict[str, Any], edits: Dict[str, Any]) -> Optional[Di
     return {parent.get("input_name", "input"): ((1, 3, height, width),) * 3}
 
 
-def _build_runtime(source: str, output: str, precision: str, workspace_mb: int, calibrated: Optional[Dict[str, Any]],
-                   dla_core: Optional[int], timing_cache: Optional[str],
+def _build_runtime(source: str, output: str, target: str, precision: str, workspace_mb: int,
+                   calibrated: Optional[Dict[str, Any]], dla_core: Optional[int], timing_cache: Optional[str],
                    shapes: Optional[Dict[str, Tuple[Shape, Shape, Shape]]],
                    use_tensorrt: bool) -> Tuple[Dict[str, Any], Optional[str]]:
-    """Build `source` into `output` (a TensorRT engine, else an ONNX Runtime artifact): (runtime facts, note)."""
+    """Build `source` into `target`, the pending file of `output` (a TensorRT engine, else an ONNX Runtime
+    artifact): (runtime facts, note)."""
     note = None
     if use_tensorrt:
         cache = calibrated["outputs"]["tensorrt_cache"] if precision == "int8" and dla_core is not None else None
         record = trt_backend.build_engine(source, output, precision, workspace_mb, shapes, log_path=output + ".log",
-                                          calibration_cache=cache, dla_core=dla_core, timing_cache=timing_cache)
+                                          calibration_cache=cache, dla_core=dla_core, timing_cache=timing_cache,
+                                          engine_file=target)
     else:
-        record = _build_onnxruntime(source, output)
+        record = _build_onnxruntime(source, target)
         record["precision"] = "int8" if precision == "int8" else "fp32"
         missing = {"fp16": "; fp16 needs TensorRT", "int8": " u8/s8 Q/DQ"}.get(precision, "")
         note = "TensorRT not found: built an ONNX Runtime artifact ({}, graph-optimised {}{}{}) instead of an " \

@@ -545,13 +545,14 @@ def build_engine(onnx_path: str, engine_path: str, precision: str = "fp16", work
                  input_shapes: Optional[Dict[str, Tuple[Shape, Shape, Shape]]] = None,
                  log_path: Optional[str] = None, calibration_cache: Optional[str] = None,
                  dla_core: Optional[int] = None, timing_cache: Optional[str] = None,
-                 layer_report: bool = True) -> Dict[str, object]:
+                 layer_report: bool = True, engine_file: Optional[str] = None) -> Dict[str, object]:
     """Build `onnx_path` into a serialized engine at `engine_path`; returns facts for its sidecar.
 
     precision int8 builds explicit INT8 when the model has Q/DQ nodes, else implicit INT8 from
     `calibration_cache`. `dla_core` builds for that DLA core with GPU fallback (fp16 or int8; implicit
     INT8 only). `timing_cache` is loaded when it exists and saved after the build. With `layer_report`,
-    the engine inspector's per-layer information goes to `engine_path + ".layers.json"`.
+    the engine inspector's per-layer information goes to `engine_path + ".layers.json"`. `engine_file`
+    (a pending artifact's file, which the caller commits to `engine_path`) receives the engine instead.
     """
     if precision not in PRECISIONS:
         raise ConfigError("precision {!r} is not supported; use {}".format(precision, ", ".join(PRECISIONS)))
@@ -653,7 +654,11 @@ def build_engine(onnx_path: str, engine_path: str, precision: str = "fp16", work
                        "says {}): recalibrate if either changed{}".format(cache_header, hint)
             raise ArtifactError("{}: TensorRT build failed ({}){}{}".format(
                 onnx_path, _last_error(lines), "; log in " + log_path if log_path else "", hint))
-        write_bytes_atomic(engine_path, bytes(serialized))
+        if engine_file:
+            with open(engine_file, "wb") as f:
+                f.write(bytes(serialized))
+        else:
+            write_bytes_atomic(engine_path, bytes(serialized))
         if timing is not None:
             saved = config.get_timing_cache() if hasattr(config, "get_timing_cache") else timing
             write_bytes_atomic(timing_cache, bytes(saved.serialize()))
