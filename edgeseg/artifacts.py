@@ -17,9 +17,9 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
-from .errors import ArtifactError
+from .errors import ArtifactError, ConfigError
 
 SIDECAR_VERSION = 1
 SIDECAR_KEYS = ("sidecar_version", "stage", "file", "sha256")
@@ -220,6 +220,49 @@ def read_sidecar(artifact: str, verify: bool = True) -> Optional[Dict[str, Any]]
             "or delete the sidecar to run it as a bare model".format(artifact, path)
         )
     return record
+
+
+def _is_sidecar_file(path: str) -> bool:
+    try:
+        with open(path) as f:
+            return is_sidecar(json.load(f))
+    except (OSError, ValueError):
+        return False
+
+
+def _writable(path: str) -> bool:
+    """Whether `path` can be created or replaced: its nearest existing folder is writable."""
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    return os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK) and \
+        (not os.path.exists(path) or os.access(path, os.W_OK))
+
+
+def check_outputs(files: Sequence[Optional[str]] = (), folders: Sequence[Optional[str]] = (),
+                  inputs: Sequence[Optional[str]] = ()) -> None:
+    """Before any work starts: every output can be written, is not an input of the command (nor an input's
+    sidecar), is not any artifact's sidecar, and no two outputs are one path. Raises ConfigError naming the
+    path and the fix. (None entries are skipped: options not given.)"""
+    taken = {}  # type: Dict[str, str]
+    for given in (p for p in inputs if p):
+        for path, what in ((given, "an input of this command"), (sidecar_path(given), "the sidecar of " + given)):
+            taken[os.path.realpath(path)] = what
+    for path, folder in [(p, False) for p in files if p] + [(p, True) for p in folders if p]:
+        real = os.path.realpath(path)
+        if real in taken:
+            raise ConfigError("{}: is {}; choose another output path (nothing was written)".format(path, taken[real]))
+        taken[real] = "another output of this command"
+        if folder and os.path.isfile(path):
+            raise ConfigError("{}: is a file, and a folder is written here; choose a folder path".format(path))
+        if not folder and os.path.isdir(path):
+            raise ConfigError("{}: is a folder; give a file path".format(path))
+        if not folder and _is_sidecar_file(path):
+            raise ConfigError("{}: is the sidecar of {}; choose another output path (sidecars are never "
+                              "overwritten)".format(path, path[:-len(".json")] if path.endswith(".json") else
+                                                    "an artifact"))
+        if not _writable(path):
+            raise ConfigError("{}: cannot be written here (no permission); choose another path".format(path))
 
 
 def require_file(path: str, what: str, fix: str) -> None:

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from typing import Any, Dict, List, Optional
 
 from . import __version__
-from .artifacts import read_sidecar, write_json_atomic
+from .artifacts import check_outputs, read_sidecar, write_json_atomic
 from .errors import ConfigError, EdgesegError
 from .models import available_models
 from .preprocess import parse_size
@@ -59,6 +59,7 @@ def cmd_export(args: argparse.Namespace) -> None:
         raise ConfigError("export runs on the workstation side and needs torch, torchvision and onnx ({}); "
                           "`pip install edgeseg[export]`".format(exc))
 
+    check_outputs(files=[args.output], inputs=[args.weights])
     record = export(args.model, args.num_classes, args.input_size, args.output, weights=args.weights,
                     output_kind=args.output_kind, dynamic=args.dynamic, classes=args.classes, width=args.width)
     print("wrote {} ({:.1f} MB) and its sidecar {}.json".format(args.output, record["size_bytes"] / 1e6, args.output))
@@ -71,8 +72,10 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise ConfigError("train runs on the workstation side and needs torch and torchvision ({}); "
                           "`pip install edgeseg[train]`".format(exc))
 
+    out = args.out or os.path.join("runs", "train", args.model)
+    check_outputs(folders=[out], inputs=[args.data, args.val_data, args.fine_tune])
     config = TrainConfig(
-        model=args.model, data=args.data, out=args.out or os.path.join("runs", "train", args.model),
+        model=args.model, data=args.data, out=out,
         val_data=args.val_data, input_size=args.input_size, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, optimizer=args.optimizer, weight_decay=args.weight_decay, loss=args.loss,
         class_weights=args.class_weights, warmup_steps=args.warmup_steps, workers=args.workers, seed=args.seed,
@@ -90,6 +93,7 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     from .calibrate import ImageCalibrationReader, calibrate, requantize
     from .preprocess import PreprocessSpec
 
+    check_outputs(files=[args.json], folders=[args.out], inputs=[args.model, args.data, args.val])
     manifest = calibrate(args.model, args.data, num=args.num, seed=args.seed, method=args.method, out_dir=args.out)
     result = {"manifest": manifest["path"], "outputs": manifest["outputs"]}
     if args.val:
@@ -142,6 +146,7 @@ def cmd_build(args: argparse.Namespace) -> None:
             return flag
         return profile[key] if profile.get(key) is not None else default
 
+    check_outputs(files=[args.output, args.json], inputs=[args.model, args.calibration])
     output, record, note = build(args.model, args.output, pick(args.precision, "precision", "fp16"),
                                  pick(args.workspace, "workspace_mb", 1024), calibration=args.calibration,
                                  dla_core=pick(args.dla_core, "dla_core", None),
@@ -157,8 +162,13 @@ def cmd_build(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     from .stream.loop import run
-    from .stream.sinks import WindowSink
+    from .stream.sinks import FOURCC as VIDEO_EXTENSIONS, WindowSink
 
+    report_files = [args.report] + ([os.path.splitext(args.report)[0] + e for e in (".csv", ".png")]
+                                    if args.report else [])
+    video = args.output and os.path.splitext(args.output)[1].lower() in VIDEO_EXTENSIONS
+    check_outputs(files=([args.output] if video else []) + report_files,
+                  folders=[] if video else [args.output], inputs=[args.artifact, args.source])
     if not args.no_display and not WindowSink.available():
         print("no display (or OpenCV without GUI): not showing a window; --output saves the overlay",
               file=sys.stderr)
@@ -177,7 +187,7 @@ def cmd_run(args: argparse.Namespace) -> None:
             signal.signal(sig, handler)
     frames = report.pop("frame_times")
     print("{}: {} frames on {} ({}{})".format(
-        args.source, report["frames"], report["backend"], report["mode"],
+        report["source"], report["frames"], report["backend"], report["mode"],
         ", {} dropped".format(report["dropped_frames"]) if report["live"] else ""))
     print(format_table(report["stages_ms"]))
     print("throughput {:.1f} fps{}".format(report["fps"], " (stopped early)" if report["interrupted"] else ""))
@@ -210,6 +220,7 @@ def _write_run_report(path: str, report: Dict[str, Any], frames: List[Dict[str, 
 def cmd_bench(args: argparse.Namespace) -> None:
     from .bench import markdown
 
+    check_outputs(files=[args.json, args.csv], inputs=list(args.artifacts) + [args.source, args.data])
     results = []  # type: List[Dict[str, Any]]
     for path in args.artifacts:
         try:
@@ -263,6 +274,7 @@ def _write_bench_csv(path: str, results: List[Dict[str, Any]]) -> None:
 def cmd_eval(args: argparse.Namespace) -> None:
     from .evaluate import evaluate
 
+    check_outputs(files=[args.json], inputs=[args.artifact, args.data])
     with _open(args, args.artifact) as segmenter:
         progress = _Progress("image")
         try:
@@ -336,6 +348,7 @@ def cmd_info(args: argparse.Namespace) -> None:
 def cmd_export_deepstream(args: argparse.Namespace) -> None:
     from .deploy.deepstream import export_deepstream
 
+    check_outputs(folders=[args.output], inputs=[args.artifact, args.calibration])
     result = export_deepstream(args.artifact, args.output, precision=args.precision, calibration=args.calibration,
                                dla_core=args.dla_core, source=args.source, save_video=args.save_video)
     for note in result["notes"]:
@@ -348,6 +361,7 @@ def cmd_export_deepstream(args: argparse.Namespace) -> None:
 def cmd_export_triton(args: argparse.Namespace) -> None:
     from .deploy.triton import export_triton
 
+    check_outputs(folders=[args.output], inputs=[args.artifact])
     result = export_triton(args.artifact, args.output, name=args.name, version=args.version,
                            max_batch_size=args.max_batch_size, instances=args.instances, cpu=args.cpu)
     print("wrote {} version {} ({}) to {}; serve it with tritonserver --model-repository {}".format(
@@ -550,6 +564,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise
         print("edgeseg: error: {}".format(exc), file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # the machine's fault, not edgeseg's: disk full, permissions, a file gone
+        if args.debug:
+            raise
+        where = exc.filename or "a file"
+        print("edgeseg: error: {}: {} (nothing was replaced: the previous file, if any, is intact)".format(
+            where, exc.strerror or exc), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("edgeseg: interrupted", file=sys.stderr)
         return 130

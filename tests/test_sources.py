@@ -208,7 +208,7 @@ def test_routing_by_spec(monkeypatch, video):
         open_source("videotestsrc ! fakesink")
     with pytest.raises(SourceError, match="csi://"):
         open_source("csi://0?zoom=2")
-    assert open_source("rtsp://user:secret@cam.local/x").name == "rtsp://user:***@cam.local/x"
+    assert open_source("rtsp://user:secret@cam.local/x").name == "rtsp://***@cam.local/x"
 
 
 def test_camera_that_does_not_open(monkeypatch, tmp_path):

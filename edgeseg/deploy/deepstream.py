@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .. import __version__
 from ..artifacts import copy_file_atomic, file_sha256, write_bytes_atomic
-from ..errors import ConfigError
+from ..errors import ConfigError, redact
 from ..preprocess import PreprocessSpec
 from .facts import ArtifactFacts, describe
 
@@ -194,7 +194,9 @@ def source_section(source: str, notes: List[str]) -> Tuple[Section, Tuple[int, i
     if text.lower().startswith(STREAM_SCHEMES):
         kind = 4 if text.lower().startswith(("rtsp://", "rtsps://")) else 3
         notes.append("stream source: the muxer assumes 1920x1080; edit [streammux] for other sizes")
-        return [("enable", 1), ("type", kind), ("uri", text), ("num-sources", 1)], (1920, 1080), True
+        if redact(text) != text:  # edgeseg stores no credentials
+            notes.append("the stream's user and password are not written: put them in [source0] uri= on the device")
+        return [("enable", 1), ("type", kind), ("uri", redact(text)), ("num-sources", 1)], (1920, 1080), True
     path = os.path.abspath(os.path.expanduser(text))
     size = (1920, 1080)
     if os.path.isfile(path):

@@ -33,7 +33,7 @@ def run(
     try:
         first = frames.peek()
         if first is None:
-            raise SourceError("{}: delivered no frame".format(source))
+            raise SourceError("{}: delivered no frame".format(frames.name))
         width = first.shape[1] * len(renderer.visualize)
         sinks = open_sinks(output, display, frames.fps, (width, first.shape[0]))
         pipeline = Pipeline(segmenter, frames, sinks, renderer, sync=sync, hud=hud,
@@ -49,7 +49,7 @@ def run(
     report.update(
         artifact=segmenter.path,
         backend=segmenter.describe(),
-        source=source,
+        source=frames.name,  # credentials redacted
         source_fps=frames.fps,
         live=frames.live,
         output=output,

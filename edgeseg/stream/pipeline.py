@@ -207,8 +207,11 @@ class Pipeline:
             self.stop.set()
         finally:
             wall = time.perf_counter() - started
-            for sink in self.sinks:
-                sink.close()
+            for sink in self.sinks:  # every sink is closed, whatever one of them raises
+                try:
+                    sink.close()
+                except Exception as exc:
+                    self._errors.append(exc)
         if self._errors:
             raise self._errors[0]
         return self.report(wall)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from ..artifacts import partial_path
-from ..errors import ConfigError
+from ..errors import ConfigError, SinkError
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
 
@@ -23,7 +23,15 @@ class Sink:
 
 class VideoFileSink(Sink):
     """Writes frames to a partial file beside `path`; `close()` moves it into place (even after Ctrl-C).
-    Frames of another size than the first are resized to it (a video has one size)."""
+    Frames of another size than the first are resized to it (a video has one size).
+
+    OpenCV's VideoWriter reports no write errors (FFmpeg only warns on stderr), so the sink checks for
+    itself: every CHECK_EVERY frames, that the disk keeps room for more; at `close()`, that the file holds
+    every frame written. A failure removes the partial file, leaves whatever was at `path` untouched and
+    raises SinkError."""
+
+    CHECK_EVERY = 30
+    MIN_FREE = 1 << 20  # bytes the disk must keep free, beyond twice what the last CHECK_EVERY frames took
 
     def __init__(self, path: str, fps: float, size: Tuple[int, int]) -> None:
         extension = os.path.splitext(path)[1].lower()
@@ -40,18 +48,43 @@ class VideoFileSink(Sink):
             raise ConfigError("{}: OpenCV cannot open a {} writer; try an .avi or .mp4 path".format(
                 path, FOURCC[extension]))
         self.frames = 0
+        self._checked_size = 0
+        self._failed = None  # type: Optional[str]
 
     def write(self, frame: np.ndarray) -> None:
         if (frame.shape[1], frame.shape[0]) != self.size:
             frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
         self._writer.write(frame)
         self.frames += 1
+        if self.frames % self.CHECK_EVERY == 0:
+            self._check_room()
+
+    def _check_room(self) -> None:
+        size = os.path.getsize(self._partial)
+        grown, self._checked_size = size - self._checked_size, size
+        disk = os.statvfs(os.path.dirname(os.path.abspath(self._partial)))
+        free = disk.f_bavail * disk.f_frsize
+        if free < 2 * grown + self.MIN_FREE:
+            self._failed = "the disk is full ({:.1f} MB left after {} frames)".format(free / 1e6, self.frames)
+            raise SinkError("{}: {}; nothing was written there; free space or choose another --output".format(
+                self.path, self._failed))
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-            os.replace(self._partial, self.path)
+        if self._writer is None:
+            return
+        self._writer.release()
+        self._writer = None
+        if self._failed is None:
+            video = cv2.VideoCapture(self._partial)
+            readable = int(video.get(cv2.CAP_PROP_FRAME_COUNT)) if video.isOpened() else 0
+            video.release()
+            if readable != self.frames:
+                self._failed = "the file holds {} of the {} frames written (disk full?)".format(readable, self.frames)
+        if self._failed is not None:
+            os.remove(self._partial)
+            raise SinkError("{}: {}; nothing was written there (a previous file is untouched)".format(
+                self.path, self._failed))
+        os.replace(self._partial, self.path)
 
 
 class ImageFolderSink(Sink):

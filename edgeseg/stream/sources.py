@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 from ..envinfo import gstreamer_enabled
-from ..errors import SourceError
+from ..errors import SourceError, redact
 
 Log = Callable[[str], Any]
 
@@ -48,7 +48,6 @@ STREAM_TIMEOUT_MS = 10000  # FFmpeg open/read timeout for stream URLs, where Ope
 
 _DEV_VIDEO_RE = re.compile(r"^/dev/video(\d+)$")
 _CSI_RE = re.compile(r"^csi://(\d+)(?:\?(.*))?$", re.IGNORECASE)
-_CREDENTIALS_RE = re.compile(r"^([a-z][a-z0-9+.-]*://[^/@:]*:)[^/@]*@", re.IGNORECASE)
 _NATURAL_RE = re.compile(r"(\d+)")
 
 
@@ -86,11 +85,6 @@ def to_bgr8(image: np.ndarray) -> np.ndarray:
     if channels == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     raise ValueError("unsupported channel count {}".format(channels))
-
-
-def redact(spec: str) -> str:
-    """`spec` with a URL password hidden: rtsp://user:secret@host/ -> rtsp://user:***@host/."""
-    return _CREDENTIALS_RE.sub(r"\1***@", spec)
 
 
 def opencv_has_gstreamer() -> bool:
@@ -540,7 +534,7 @@ def open_source(
     live_options = {"reconnect_attempts": reconnect_attempts, "backoff_s": backoff_s,
                     "max_backoff_s": max_backoff_s, "fps": fps}
     if " ! " in spec:
-        return _gstreamer_source(spec, spec, live_options, log)
+        return _gstreamer_source(redact(spec), spec, live_options, log)
     lowered = spec.strip().lower()
     if lowered.startswith("csi://"):
         return _csi_source(spec, live_options, log)
