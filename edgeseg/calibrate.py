@@ -40,6 +40,7 @@ import numpy as np
 
 from . import __version__
 from .artifacts import atomic_path, file_sha256, new_artifact, read_sidecar, require_file, write_json_atomic
+from .data.pairs import resolve_listed
 from .errors import ArtifactError, ConfigError, EdgesegError, SourceError
 from .preprocess import PreprocessSpec, Preprocessor
 
@@ -129,18 +130,6 @@ def _scan_folder(folder: str) -> List[str]:
     return found
 
 
-def _resolve_listed(entry: str, root: str) -> str:
-    """A path from a list file: as written, under the list's folder, or (SegNet's absolute paths
-    such as /SegNet/CamVid/train/x.png) by its last two components under the list's folder."""
-    if os.path.isabs(entry) and os.path.exists(entry):
-        return entry
-    candidate = os.path.join(root, entry.lstrip("/"))
-    if os.path.exists(candidate):
-        return candidate
-    tail = os.path.join(root, os.path.basename(os.path.dirname(entry)), os.path.basename(entry))
-    return tail if os.path.exists(tail) else candidate
-
-
 def _from_list_file(path: str) -> List[Tuple[str, Optional[str]]]:
     root = os.path.dirname(os.path.abspath(path))
     entries = []  # type: List[Tuple[str, Optional[str]]]
@@ -155,10 +144,10 @@ def _from_list_file(path: str) -> List[Tuple[str, Optional[str]]]:
             continue
         if len(fields) > 2:
             raise SourceError("{}:{}: expected 'image [label]', got {!r}".format(path, number, line.strip()))
-        image = _resolve_listed(fields[0], root)
+        image = resolve_listed(fields[0], root)
         if not os.path.isfile(image):
             raise SourceError("{}:{}: image {} not found".format(path, number, image))
-        label = _resolve_listed(fields[1], root) if len(fields) == 2 else None
+        label = resolve_listed(fields[1], root) if len(fields) == 2 else None
         entries.append((image, label if label and os.path.isfile(label) else None))
     return entries
 

@@ -179,17 +179,20 @@ def cmd_run(args: argparse.Namespace) -> None:
         with _open(args, args.artifact, spinning=False) as segmenter:
             report = run(segmenter, args.source, output=args.output, display=not args.no_display, alpha=args.alpha,
                          max_frames=args.max_frames, progress=progress, sync=args.sync,
-                         visualize=args.visualize.split(","), hud=not args.no_hud, loop=args.loop, stop=stop,
+                         visualize=args.visualize, hud=not args.no_hud, loop=args.loop, stop=stop,
+                         frames_csv=report_files[1] if args.report else None,
                          log=lambda line: print(line, file=sys.stderr))
     finally:
         progress.close()
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
-    frames = report.pop("frame_times")
+    sample = report.pop("frame_sample")
     print("{}: {} frames on {} ({}{})".format(
         report["source"], report["frames"], report["backend"], report["mode"],
         ", {} dropped".format(report["dropped_frames"]) if report["live"] else ""))
     print(format_table(report["stages_ms"]))
+    if report.get("source_ended_early"):
+        print("warning: {}: {}".format(report["source"], report["source_ended_early"]), file=sys.stderr)
     print("throughput {:.1f} fps{}".format(report["fps"], " (stopped early)" if report["interrupted"] else ""))
     jetson = report.get("jetson")
     if jetson and jetson["tegrastats"]:
@@ -199,20 +202,21 @@ def cmd_run(args: argparse.Namespace) -> None:
     if args.output:
         print("wrote {} ({} frames)".format(args.output, report["output_frames"]))
     if args.report:
-        _write_run_report(args.report, report, frames)
+        _write_run_report(args.report, report, sample)
 
 
-def _write_run_report(path: str, report: Dict[str, Any], frames: List[Dict[str, float]]) -> None:
-    """REPORT.json, and beside it the per-frame REPORT.csv and the latency plot REPORT.png."""
-    from .frame_report import plot_latency_png, write_frames_csv
+def _write_run_report(path: str, report: Dict[str, Any], sample: List[Dict[str, float]]) -> None:
+    """REPORT.json, and beside it the latency plot REPORT.png (the per-frame REPORT.csv was written during
+    the run)."""
+    from .frame_report import plot_latency_png
 
     stem = os.path.splitext(path)[0]
     write_json_atomic(path, report)
     written = [path]
-    if frames:
-        write_frames_csv(frames, stem + ".csv")
-        plot_latency_png(frames, stem + ".png", title="{} on {}".format(os.path.basename(report["artifact"]),
-                                                                        report["backend"]))
+    if sample:
+        plot_latency_png(sample, stem + ".png", title="{} on {}".format(os.path.basename(report["artifact"]),
+                                                                        report["backend"]),
+                         end_to_end=report["stages_ms"]["end_to_end"])
         written += [stem + ".csv", stem + ".png"]
     print("wrote {}".format(", ".join(written)))
 
@@ -236,6 +240,10 @@ def cmd_bench(args: argparse.Namespace) -> None:
     if args.csv:
         _write_bench_csv(args.csv, results)
         print("wrote {}".format(args.csv))
+    failed = [r["artifact"] for r in results if "error" in r]
+    if failed:
+        raise EdgesegError("{} of {} artifact(s) failed ({}); their rows say why".format(
+            len(failed), len(results), ", ".join(failed)))
 
 
 def _bench_one(args: argparse.Namespace, path: str) -> Dict[str, Any]:
@@ -248,7 +256,7 @@ def _bench_one(args: argparse.Namespace, path: str) -> Dict[str, Any]:
             from .stream.loop import run
 
             report = run(segmenter, args.source, max_frames=args.frames, log=lambda *_: None)
-            report.pop("frame_times")
+            report.pop("frame_sample")
             result["end_to_end"] = {"fps": report["fps"], "frames": report["frames"],
                                     "latency_ms": report["stages_ms"]["end_to_end"]}
         if args.data:
@@ -383,6 +391,39 @@ def _size(text: str):
         raise argparse.ArgumentTypeError(str(exc))
 
 
+def _number_in(kind: type, low: Optional[float] = None, high: Optional[float] = None, low_open: bool = False):
+    """An argparse type: a `kind` number within [low, high] (low excluded with `low_open`), refused at parse
+    time with the range in the message."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("{!r} is not {}".format(text, "an integer" if kind is int else "a number"))
+        if value != value or (low is not None and (value <= low if low_open else value < low)) or \
+                (high is not None and value > high):
+            bounds = "{} {}".format(">" if low_open else ">=", low) if high is None else "{} to {}".format(low, high)
+            raise argparse.ArgumentTypeError("{} is out of range (must be {})".format(text, bounds))
+        return value
+
+    return parse
+
+
+COUNT = _number_in(int, 1)  # 1, 2, ...
+INDEX = _number_in(int, 0)  # 0, 1, ...
+POSITIVE = _number_in(float, 0, low_open=True)
+FRACTION = _number_in(float, 0, 1)
+
+
+def _visualizations(text: str) -> List[str]:
+    from .stream.render import VISUALIZATIONS
+
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    if not kinds or any(k not in VISUALIZATIONS for k in kinds):
+        raise argparse.ArgumentTypeError("{!r}: use overlay, mask, or overlay,mask".format(text))
+    return kinds
+
+
 WIDTH_HELP = "channel width factor, for models that take one (unet: e.g. 0.25 for edge devices)"
 
 
@@ -395,9 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--std", type=_floats3, help="per-channel std (default ImageNet)")
     group.add_argument("--bgr", action="store_true", help="the model takes BGR (default RGB)")
     group.add_argument("--input-size", type=_size, help="WxH, for models with dynamic input")
-    group.add_argument("--num-classes", type=int, help="class count, for models that output a class map")
+    group.add_argument("--num-classes", type=_number_in(int, 1, 255), help="class count, for models that output a class map")
     group.add_argument("--classes", help="class names: a palette name (cityscapes, camvid, voc, ade20k) or file")
-    model_flags.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: default)")
+    model_flags.add_argument("--threads", type=INDEX, default=0, help="ONNX Runtime intra-op threads (0: default)")
 
     parser = argparse.ArgumentParser(
         prog="edgeseg", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -418,40 +459,42 @@ def build_parser() -> argparse.ArgumentParser:
                         "or synthetic:N")
     p.add_argument("--val-data", help="validation set, same forms (default: none)")
     p.add_argument("--input-size", type=_size, default=(512, 256), help="training crop WxH (default 512x256)")
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--epochs", type=COUNT, default=50)
+    p.add_argument("--batch-size", type=_number_in(int, 2), default=8,
+                   help="images per step, at least 2 (BatchNorm needs two to train; default 8)")
+    p.add_argument("--lr", type=POSITIVE, default=0.01)
     p.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd")
-    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--weight-decay", type=_number_in(float, 0), default=5e-4)
     p.add_argument("--loss", choices=("ce", "ohem", "focal"), default="ce")
     p.add_argument("--class-weights", choices=("none", "inverse", "median", "enet"), default="none")
-    p.add_argument("--warmup-steps", type=int, default=100)
-    p.add_argument("--workers", type=int, default=2, help="data loader processes")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--warmup-steps", type=INDEX, default=100)
+    p.add_argument("--workers", type=INDEX, default=2, help="data loader processes")
+    p.add_argument("--seed", type=INDEX, default=0)
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     p.add_argument("--fine-tune", help="start from a checkpoint or torchvision weights name (new class count ok)")
     p.add_argument("--resume", action="store_true", help="continue OUT/last.pt exactly")
-    p.add_argument("--val-limit", type=int, help="validate on the first N images only")
-    p.add_argument("--steps-per-epoch", type=int, help="cap the steps per epoch")
-    p.add_argument("--stop-after", type=int, help="stop this run after N epochs (continue later with --resume)")
-    p.add_argument("--width", type=float, help=WIDTH_HELP + "; default 1")
-    p.add_argument("--cutmix", type=float, default=0.0, metavar="P",
+    p.add_argument("--val-limit", type=COUNT, help="validate on the first N images only")
+    p.add_argument("--steps-per-epoch", type=COUNT, help="cap the steps per epoch")
+    p.add_argument("--stop-after", type=COUNT, help="stop this run after N epochs (continue later with --resume)")
+    p.add_argument("--width", type=POSITIVE, help=WIDTH_HELP + "; default 1")
+    p.add_argument("--cutmix", type=FRACTION, default=0.0, metavar="P",
                    help="CutMix on a batch with probability P (default 0: off)")
-    p.add_argument("--mixup", type=float, default=0.0, metavar="P",
+    p.add_argument("--mixup", type=FRACTION, default=0.0, metavar="P",
                    help="MixUp on a batch with probability P (default 0: off)")
     p.add_argument("--out", help="output folder (default runs/train/MODEL)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("export", parents=[common], help="PyTorch model → ONNX (opset 17) + sidecar")
     p.add_argument("model", help="one of: " + ", ".join(available_models()))
-    p.add_argument("--num-classes", type=int, help="class count (default: from an edgeseg checkpoint's --weights)")
+    p.add_argument("--num-classes", type=_number_in(int, 1, 255),
+                   help="class count (default: from an edgeseg checkpoint's --weights)")
     p.add_argument("--input-size", type=_size, required=True, help="WxH, e.g. 1024x512")
     p.add_argument("--weights", help="checkpoint or state_dict path, or torchvision weights name (default: random "
                                      "init)")
     p.add_argument("--output-kind", choices=("logits", "probs", "classmap"), default="logits",
                    help="probs adds a Softmax (for DeepStream); classmap bakes resize + ArgMax into the graph")
     p.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width")
-    p.add_argument("--width", type=float, help=WIDTH_HELP + "; default: the checkpoint's, else 1")
+    p.add_argument("--width", type=POSITIVE, help=WIDTH_HELP + "; default: the checkpoint's, else 1")
     p.add_argument("--classes", help="class names: palette name (cityscapes, camvid, voc, ade20k, synthetic) or file")
     p.add_argument("-o", "--output", required=True, help="output .onnx path")
     p.set_defaults(func=cmd_export)
@@ -459,13 +502,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibrate", parents=[common], help="INT8: calibration subset, ranges, Q/DQ models, cache")
     p.add_argument("model", help="FP32 ONNX model from `edgeseg export`")
     p.add_argument("--data", required=True, help="images: a folder (searched recursively), list file or dataset root")
-    p.add_argument("--num", type=int, default=500, help="calibration images (default 500; all if fewer)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num", type=COUNT, default=500, help="calibration images (default 500; all if fewer)")
+    p.add_argument("--seed", type=INDEX, default=0)
     p.add_argument("--method", choices=("entropy", "minmax", "percentile"), default="entropy")
     p.add_argument("--val", help="labelled data: evaluate FP32 vs INT8 and guard the mIoU drop")
     p.add_argument("--ignore-index", type=int, default=255, help="label value to ignore in --val")
     p.add_argument("--max-drop", type=float, default=1.0, help="largest mIoU drop in points (default 1.0)")
-    p.add_argument("--val-limit", type=int, help="evaluate the first N --val pairs only")
+    p.add_argument("--val-limit", type=COUNT, help="evaluate the first N --val pairs only")
     p.add_argument("--out", default="calibration", help="manifest folder root (default calibration/)")
     p.add_argument("--json", help="write the manifest path, outputs and accuracy here")
     p.set_defaults(func=cmd_calibrate)
@@ -474,8 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="ONNX model from `edgeseg export`")
     p.add_argument("--precision", choices=("fp32", "fp16", "int8"), help="default fp16 (or the profile's)")
     p.add_argument("--calibration", help="manifest from `edgeseg calibrate` (needed for int8)")
-    p.add_argument("--dla-core", type=int, help="build for this DLA core, GPU fallback on (Xavier NX: 0 or 1)")
-    p.add_argument("--workspace", type=int, help="TensorRT workspace limit in MiB (default 1024)")
+    p.add_argument("--dla-core", type=INDEX, help="build for this DLA core, GPU fallback on (Xavier NX: 0 or 1)")
+    p.add_argument("--workspace", type=COUNT, help="TensorRT workspace limit in MiB (default 1024)")
     p.add_argument("--timing-cache", help="TensorRT timing cache to reuse and update")
     p.add_argument("--profile", help="device build profile, e.g. engines/xavier_nx.json (flags override it)")
     p.add_argument("--keep-scores", action="store_true",
@@ -496,22 +539,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="a video (.mp4, .avi, ...) or an image folder")
     p.add_argument("--report", help="latency report: REPORT.json, plus per-frame REPORT.csv and plot REPORT.png")
     p.add_argument("--no-display", action="store_true", help="do not open a window")
-    p.add_argument("--visualize", default="overlay", help="overlay, mask, or overlay,mask (side by side)")
-    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity")
+    p.add_argument("--visualize", type=_visualizations, default="overlay",
+                   help="overlay, mask, or overlay,mask (side by side)")
+    p.add_argument("--alpha", type=FRACTION, default=0.5, help="overlay opacity, 0 to 1")
     p.add_argument("--no-hud", action="store_true", help="no fps / per-stage ms on the output")
     p.add_argument("--sync", action="store_true", help="run the stages one after another (for comparison)")
     p.add_argument("--loop", action="store_true", help="restart a video file at its end (long benchmarks)")
-    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--max-frames", type=COUNT, help="stop after this many frames")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("bench", parents=[common, model_flags], help="latency, fps and mIoU of several artifacts")
     p.add_argument("artifacts", nargs="+")
-    p.add_argument("--iterations", type=int, default=100)
-    p.add_argument("--seconds", type=float, help="time for this long instead of --iterations")
-    p.add_argument("--warmup", type=int, default=10)
-    p.add_argument("--batch", type=int, default=1, help="batch size (models exported with --dynamic)")
+    p.add_argument("--iterations", type=COUNT, default=100)
+    p.add_argument("--seconds", type=POSITIVE, help="time for this long instead of --iterations")
+    p.add_argument("--warmup", type=INDEX, default=10)
+    p.add_argument("--batch", type=COUNT, default=1, help="batch size (models exported with --dynamic)")
     p.add_argument("--source", help="also run end to end over this video")
-    p.add_argument("--frames", type=int, default=200, help="frames of --source (default 200)")
+    p.add_argument("--frames", type=COUNT, default=200, help="frames of --source (default 200)")
     p.add_argument("--data", help="also evaluate mIoU on this labelled data")
     p.add_argument("--ignore-index", type=int, default=255)
     p.add_argument("--json", help="write the results as JSON here")
@@ -522,7 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("artifact")
     p.add_argument("--data", required=True, help="folder with images/ and labels/, or a list file")
     p.add_argument("--ignore-index", type=int, default=255, help="label value to ignore (default 255)")
-    p.add_argument("--limit", type=int, help="evaluate the first N pairs only")
+    p.add_argument("--limit", type=COUNT, help="evaluate the first N pairs only")
     p.add_argument("--json", help="write the results as JSON here")
     p.set_defaults(func=cmd_eval)
 
@@ -533,7 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("fp32", "fp16", "int8"), help="ONNX models: nvinfer's build precision "
                                                                           "(default fp16); engines keep their own")
     p.add_argument("--calibration", help="ONNX + int8: manifest from `edgeseg calibrate` (its TensorRT cache)")
-    p.add_argument("--dla-core", type=int, help="ONNX models: run on this DLA core, GPU fallback on")
+    p.add_argument("--dla-core", type=INDEX, help="ONNX models: run on this DLA core, GPU fallback on")
     p.add_argument("--source", default="csi://0", help="deepstream-app source: csi://N, /dev/videoN, a video file "
                                                        "or rtsp:// URL (default csi://0)")
     p.add_argument("--save-video", help="deepstream-app writes an MP4 here instead of showing a window")
@@ -543,9 +587,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("artifact", help="engine (tensorrt_plan) or ONNX model (onnxruntime_onnx), with its sidecar")
     p.add_argument("-o", "--output", required=True, help="model repository folder")
     p.add_argument("--name", help="model name (default: the artifact's file name without extension)")
-    p.add_argument("--version", type=int, help="version folder (default: the next free one)")
-    p.add_argument("--max-batch-size", type=int, default=8, help="for models with a dynamic batch (default 8)")
-    p.add_argument("--instances", type=int, default=1, help="model instances (default 1)")
+    p.add_argument("--version", type=COUNT, help="version folder (default: the next free one)")
+    p.add_argument("--max-batch-size", type=COUNT, default=8, help="for models with a dynamic batch (default 8)")
+    p.add_argument("--instances", type=COUNT, default=1, help="model instances (default 1)")
     p.add_argument("--cpu", action="store_true", help="ONNX models: run on Triton's CPU")
     p.set_defaults(func=cmd_export_triton)
 

@@ -23,6 +23,7 @@ from .artifacts import file_sha256, new_artifact
 from .data.synthetic import render_scene
 from .errors import ArtifactError, ConfigError
 from .models import build_model, model_entry, model_preprocess
+from .models.weights import load_torch_file
 from .palettes import palette_for, palette_for_names
 from .preprocess import PreprocessSpec, Preprocessor
 
@@ -115,10 +116,7 @@ def _checkpoint_record(weights: Optional[str]) -> Dict[str, Any]:
     channel width factor); empty for other weights."""
     if not weights or not os.path.isfile(weights):
         return {}
-    try:
-        checkpoint = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception:
-        return {}  # not loadable here: build_model reports it properly
+    checkpoint = load_torch_file(weights)
     if not isinstance(checkpoint, dict):
         return {}
     names = checkpoint.get("classes")

@@ -1,4 +1,5 @@
-"""Per-frame latency reports (statistics, CSV, PNG plot) and Jetson tegrastats / jetson_clocks probes.
+"""Per-frame latency records (stage times, CSV columns, PNG plot) and Jetson tegrastats / jetson_clocks probes.
+Statistics and CSV rows of a run, in bounded memory, are `frame_log`'s.
 
 Device side: Python 3.8, numpy and OpenCV only (no torch, no matplotlib).
 
@@ -18,7 +19,6 @@ tegrastats formats handled (one line per interval; the JetPack 5+ tools prefix a
   AGX Xavier / AGX Orin have no input rail (GPU 0/0 CPU 311/311 ... SYS5V 1482/1482, or
   VDD_GPU_SOC 3205mW/3205mW VDD_CPU_CV ... VIN_SYS_5V0 ...): their total is the sum of the rails.
 """
-import csv
 import os
 import re
 import shutil
@@ -31,8 +31,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .artifacts import atomic_path, write_bytes_atomic
-from .profiling import summarize
+from .artifacts import write_bytes_atomic
 
 STAGES = ("capture", "preprocess", "infer", "postprocess", "write")
 PART_OF = {"render": "postprocess"}  # work timed inside a stage: render = the output image, within postprocess
@@ -94,50 +93,6 @@ def queue_wait_ms(frame: Dict[str, Any]) -> Optional[float]:
     return total - sum(v for v in stages.values() if v is not None)
 
 
-def stage_statistics(frames: Sequence[Dict[str, float]]) -> Dict[str, Dict[str, float]]:
-    """Per stage (work times when recorded, else boundary differences), each recorded part of a stage
-    (`render`, within postprocess), `end_to_end` and, when work times exist, `queue_wait`:
-    count/mean/p50/p90/p99/min/max in ms (`profiling.summarize`).
-
-    Values missing from a record (a frame dropped before `written`, say) are left out of that
-    row; a stage no record has is omitted."""
-    columns = OrderedDict((stage, []) for stage in STAGES)  # type: OrderedDict[str, List[float]]
-    totals, waits = [], []  # type: List[float], List[float]
-    for frame in frames:
-        for stage, value in frame_stage_ms(frame).items():
-            if value is not None:
-                columns[stage].append(value)
-        total, wait = end_to_end_ms(frame), queue_wait_ms(frame)
-        if total is not None:
-            totals.append(total)
-        if wait is not None:
-            waits.append(wait)
-    stats = OrderedDict()  # type: OrderedDict[str, Dict[str, float]]
-    for stage, values in columns.items():
-        if values:
-            stats[stage] = summarize(values)
-        for part in (p for p, whole in PART_OF.items() if whole == stage):  # right after its stage
-            parts = [v for v in (_number(f.get(WORK_PREFIX + part)) for f in frames) if v is not None]
-            if parts:
-                stats[part] = summarize(parts)
-    stats["end_to_end"] = summarize(totals)
-    if waits:
-        stats["queue_wait"] = summarize(waits)
-    return stats
-
-
-def _origin(frames: Sequence[Dict[str, Any]]) -> Optional[float]:
-    starts = [t for t in (_number(f.get("capture_start")) for f in frames) if t is not None]
-    if starts:
-        return min(starts)
-    stamps = [t for f in frames for t in (_number(f.get(b)) for b in BOUNDARIES) if t is not None]
-    return min(stamps) if stamps else None
-
-
-def _cell(value: Optional[float]) -> str:
-    return "" if value is None else "{:.3f}".format(value)
-
-
 def csv_columns(frames: Sequence[Dict[str, Any]]) -> List[str]:
     """The header `write_frames_csv` writes for these frames."""
     has_work = any(_number(f.get(WORK_PREFIX + s)) is not None for f in frames for s in STAGES)
@@ -151,36 +106,6 @@ def csv_columns(frames: Sequence[Dict[str, Any]]) -> List[str]:
     if has_work:
         columns.append("queue_wait_ms")
     return columns
-
-
-def write_frames_csv(frames: Sequence[Dict[str, Any]], path: str) -> None:
-    """One row per frame, atomically: index; every boundary timestamp in ms after the first
-    capture_start; each stage's boundary difference (`<stage>_ms`); when any record has work
-    times, each stage's work time (`work_<stage>_ms`) and that of each recorded part of a stage
-    (`work_render_ms`); end-to-end ms; and, with work times, the
-    queue wait. Missing values are empty cells."""
-    columns = csv_columns(frames)
-    has_work = "queue_wait_ms" in columns
-    origin = _origin(frames)
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(columns)
-            for position, frame in enumerate(frames):
-                index = frame.get("index")
-                row = [str(int(index)) if _number(index) is not None else str(position)]
-                for boundary in BOUNDARIES:
-                    t = _number(frame.get(boundary))
-                    row.append(_cell(None if t is None or origin is None else (t - origin) * 1000.0))
-                row += [_cell(v) for v in boundary_stage_ms(frame).values()]
-                if has_work:
-                    row += [_cell(v) for v in work_stage_ms(frame).values()]
-                row += [_cell(_number(frame.get(WORK_PREFIX + p))) for p in PART_OF
-                        if "work_{}_ms".format(p) in columns]
-                row.append(_cell(end_to_end_ms(frame)))
-                if has_work:
-                    row.append(_cell(queue_wait_ms(frame)))
-                writer.writerow(row)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -329,9 +254,11 @@ def _draw_distributions(cv2, img, box, rows) -> None:
 
 
 def render_latency_image(
-    frames: Sequence[Dict[str, Any]], title: str = "", size: Tuple[int, int] = (1000, 700)
+    frames: Sequence[Dict[str, Any]], title: str = "", size: Tuple[int, int] = (1000, 700),
+    end_to_end: Optional[Dict[str, Any]] = None,
 ) -> np.ndarray:
-    """The latency plot as a BGR uint8 image of `size` (width, height)."""
+    """The latency plot as a BGR uint8 image of `size` (width, height), from frame records (all of a run's,
+    or a sample of them); `end_to_end` (the run's statistics) gives the heading's count, p50 and p99."""
     import cv2
 
     width, height = int(size[0]), int(size[1])
@@ -344,8 +271,11 @@ def render_latency_image(
             indices.append(index if index is not None else float(position))
             totals.append(total)
     p50, p99 = (float(v) for v in np.percentile(totals, (50, 99))) if totals else (0.0, 0.0)
+    count = len(totals)
+    if end_to_end and end_to_end.get("count"):
+        count, p50, p99 = end_to_end["count"], end_to_end["p50"], end_to_end["p99"]
     heading = title or "latency"
-    heading += "  ({} frames, end-to-end p50 {:.2f} ms, p99 {:.2f} ms)".format(len(totals), p50, p99)
+    heading += "  ({} frames, end-to-end p50 {:.2f} ms, p99 {:.2f} ms)".format(count, p50, p99)
     _text(cv2, img, heading, (20, 28), scale=0.6, thickness=1)
 
     left, right = 200, width - 30
@@ -370,13 +300,14 @@ def render_latency_image(
 
 
 def plot_latency_png(
-    frames: Sequence[Dict[str, Any]], path: str, title: str = "", size: Tuple[int, int] = (1000, 700)
+    frames: Sequence[Dict[str, Any]], path: str, title: str = "", size: Tuple[int, int] = (1000, 700),
+    end_to_end: Optional[Dict[str, Any]] = None,
 ) -> None:
     """Write the latency plot (end-to-end over frame index on top, per-stage distributions below)
     to `path` as a PNG, atomically. OpenCV only."""
     import cv2
 
-    ok, encoded = cv2.imencode(".png", render_latency_image(frames, title, size))
+    ok, encoded = cv2.imencode(".png", render_latency_image(frames, title, size, end_to_end))
     if not ok:
         raise RuntimeError("OpenCV could not encode the latency plot as PNG")
     write_bytes_atomic(path, encoded.tobytes())

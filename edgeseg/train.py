@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from .artifacts import atomic_path, write_json_atomic
+from .artifacts import atomic_path, require_file, write_json_atomic
 from .data.class_weights import class_weights
 from .data.datasets import SegmentationDataset, open_dataset
 from .data.torch_dataset import TorchSegmentation
@@ -30,7 +30,7 @@ from .errors import ArtifactError, ConfigError
 from .losses import make_criterion, segmentation_loss
 from .metrics import ConfusionMatrix
 from .models import build_model, model_preprocess
-from .models.weights import load_state_dict
+from .models.weights import load_state_dict, load_torch_file
 from .preprocess import PreprocessSpec, Preprocessor
 
 CHECKPOINT_FORMAT = "edgeseg-checkpoint-1"
@@ -142,10 +142,8 @@ def save_checkpoint(path: str, payload: Dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str) -> Dict[str, Any]:
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ArtifactError("{}: cannot load checkpoint ({})".format(path, str(exc).splitlines()[0][:200]))
+    require_file(path, "checkpoint", "train first (without --resume)")
+    checkpoint = load_torch_file(path, "checkpoints")
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise ArtifactError("{}: not an edgeseg training checkpoint".format(path))
     return checkpoint
@@ -211,6 +209,9 @@ def train(config: TrainConfig, log=print) -> Dict[str, Any]:
     checkpoint = load_checkpoint(resume_path) if config.resume else None
     if config.resume and group.main:
         say("resuming from {} (epoch {} done)".format(resume_path, checkpoint["epoch"]))
+    if checkpoint is not None and checkpoint.get("model_name") != config.model:
+        raise ConfigError("{} is a run of {}, not {}: resume it with that model, or choose another --out".format(
+            resume_path, checkpoint.get("model_name"), config.model))
     if checkpoint is not None and checkpoint["config"].get("width") != config.width:
         raise ConfigError("{} was trained with --width {}: resume with the same".format(
             resume_path, checkpoint["config"].get("width")))

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from edgeseg import frame_report as fr
+from edgeseg import frame_log, frame_report as fr
 
 # --- real tegrastats lines ------------------------------------------------------------------
 # Xavier NX, JetPack 5 (as given for this project): 'off' cores, plain X/Y rails, no GPU frequency.
@@ -96,7 +96,7 @@ def pipelined_frames(count=10):
 
 
 def test_stage_statistics_from_boundaries_are_exact():
-    stats = fr.stage_statistics(boundary_frames())
+    stats = frame_log.stage_statistics(boundary_frames())
     assert list(stats) == ["capture", "preprocess", "infer", "postprocess", "write", "end_to_end"]
     infer = np.arange(10, 20, dtype=float)
     assert stats["infer"]["count"] == 10
@@ -113,7 +113,7 @@ def test_stage_statistics_from_boundaries_are_exact():
 
 
 def test_work_times_are_preferred_and_queue_wait_is_the_rest():
-    stats = fr.stage_statistics(pipelined_frames())
+    stats = frame_log.stage_statistics(pipelined_frames())
     assert list(stats)[-2:] == ["end_to_end", "queue_wait"]
     assert stats["infer"]["mean"] == pytest.approx(12.5, abs=1e-6)  # work 8..17, not boundaries 10..19
     assert stats["infer"]["max"] == pytest.approx(17.0, abs=1e-6)
@@ -126,13 +126,13 @@ def test_the_render_part_of_postprocess_is_reported_after_it_and_in_the_csv(tmp_
     frames = pipelined_frames(4)
     for i, frame in enumerate(frames):
         frame["work_render"] = 1.0 + i  # part of the 3 ms of postprocess
-    stats = fr.stage_statistics(frames)
+    stats = frame_log.stage_statistics(frames)
     assert list(stats) == ["capture", "preprocess", "infer", "postprocess", "render", "write", "end_to_end",
                            "queue_wait"]
     assert stats["render"]["mean"] == pytest.approx(2.5) and stats["postprocess"]["mean"] == pytest.approx(3.0)
     assert stats["queue_wait"]["mean"] == pytest.approx(2.0)  # a part is not counted twice
     path = str(tmp_path / "frames.csv")
-    fr.write_frames_csv(frames, path)
+    frame_log.write_frames_csv(frames, path)
     rows = read_csv(path)
     assert [float(r["work_render_ms"]) for r in rows] == [1.0, 2.0, 3.0, 4.0]
     assert "work_render_ms" not in fr.csv_columns(pipelined_frames(2))
@@ -142,11 +142,11 @@ def test_partial_work_times_and_missing_boundaries():
     frames = boundary_frames(4)
     frames[0]["work_infer"] = 5.0  # infer ran 5 ms of its 10: 5 ms waited
     del frames[3]["written"]  # dropped before the write finished
-    stats = fr.stage_statistics(frames)
+    stats = frame_log.stage_statistics(frames)
     assert stats["infer"]["min"] == pytest.approx(5.0, abs=1e-6)
     assert stats["write"]["count"] == 3 and stats["end_to_end"]["count"] == 3
     assert stats["queue_wait"]["count"] == 1 and stats["queue_wait"]["mean"] == pytest.approx(5.0, abs=1e-6)
-    assert fr.stage_statistics([]) == {"end_to_end": {"count": 0}}
+    assert frame_log.stage_statistics([]) == {"end_to_end": {"count": 0}}
 
 
 def read_csv(path):
@@ -156,7 +156,7 @@ def read_csv(path):
 
 def test_frames_csv_has_one_row_per_frame(tmp_path):
     path = str(tmp_path / "frames.csv")
-    fr.write_frames_csv(boundary_frames(), path)
+    frame_log.write_frames_csv(boundary_frames(), path)
     rows = read_csv(path)
     assert len(rows) == 10
     assert list(rows[0]) == fr.csv_columns(boundary_frames())
@@ -176,7 +176,7 @@ def test_frames_csv_with_work_times(tmp_path):
     path = str(tmp_path / "frames.csv")
     frames = pipelined_frames(3)
     del frames[2]["written"]
-    fr.write_frames_csv(frames, path)
+    frame_log.write_frames_csv(frames, path)
     rows = read_csv(path)
     assert len(rows) == 3
     assert list(rows[0])[-7:] == ["work_capture_ms", "work_preprocess_ms", "work_infer_ms", "work_postprocess_ms",

@@ -94,7 +94,7 @@ def test_every_stage_is_timed_per_frame(classmap_onnx):
         p = pipeline(segmenter, GeneratedSource(6), [])
         report = p.run()
     assert set(report["stages_ms"]) == {"capture", "preprocess", "infer", "postprocess", "render", "write", "queue_wait", "end_to_end"}
-    for times in p.frames:
+    for times in p.log.sample():
         order = [times[k] for k in ("capture_start", "captured", "preprocessed", "inferred", "postprocessed",
                                     "written")]
         assert order == sorted(order)

@@ -16,6 +16,19 @@ def _files(folder: str) -> List[str]:
     return sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTENSIONS))
 
 
+def resolve_listed(entry: str, root: str) -> str:
+    """A path from a list file, the one rule for every stage: as written when it exists (absolute or relative
+    to the working folder), else under the list's folder, else (SegNet's absolute paths such as
+    /SegNet/CamVid/train/x.png) by its last two components under the list's folder."""
+    if os.path.isabs(entry) and os.path.exists(entry):
+        return entry
+    candidate = os.path.join(root, entry.lstrip("/"))
+    if os.path.exists(candidate):
+        return candidate
+    tail = os.path.join(root, os.path.basename(os.path.dirname(entry)), os.path.basename(entry))
+    return tail if os.path.exists(tail) else candidate
+
+
 def _from_list(list_file: str) -> List[Tuple[str, str]]:
     root = os.path.dirname(os.path.abspath(list_file))
     pairs = []
@@ -26,7 +39,7 @@ def _from_list(list_file: str) -> List[Tuple[str, str]]:
                 continue
             if len(fields) != 2:
                 raise SourceError("{}:{}: expected 'image label', got {!r}".format(list_file, number, line.strip()))
-            pairs.append(tuple(os.path.join(root, p.lstrip("/")) for p in fields))
+            pairs.append(tuple(resolve_listed(p, root) for p in fields))
     return pairs
 
 

@@ -1,21 +1,36 @@
 """Loading weights: a local file (state_dict or checkpoint) or a torchvision weights enum name."""
 import os
-from typing import Dict, Tuple
+import pickle
+import re
+from typing import Any, Dict, Tuple
 
 import torch
 
 from ..errors import ArtifactError
 
 
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def load_torch_file(path: str, what: str = "weights") -> Any:
+    """`torch.load(path, weights_only=True)`: tensors and plain containers only, so no code in the file runs.
+    A refusal or an unreadable file is an ArtifactError in one line (not torch's advice on loading it anyway)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise ArtifactError("{}: refused: the file holds Python objects besides tensors, and edgeseg loads "
+                            "{} only as tensors (no code from a file runs); save a plain state_dict".format(path, what))
+    except Exception as exc:
+        reason = _ANSI_RE.sub("", str(exc)).strip().splitlines()
+        raise ArtifactError("{}: cannot load {} ({}); it must be a file torch.save wrote".format(
+            path, what, (reason[0] if reason else type(exc).__name__)[:200]))
+
+
 def load_state_dict(path: str) -> Dict[str, torch.Tensor]:
     """A state_dict from `path` (plain, or under 'model'/'state_dict'), loaded with weights_only=True."""
     if not os.path.isfile(path):
         raise ArtifactError("{}: weights file not found; pass a .pt/.pth path or a torchvision weights name".format(path))
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ArtifactError("{}: cannot load weights ({}); it must be a PyTorch state_dict".format(
-            path, str(exc).splitlines()[0][:200]))
+    state = load_torch_file(path)
     for key in ("model", "state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

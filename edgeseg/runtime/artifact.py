@@ -161,6 +161,34 @@ def _from_model(path: str, backend: Backend, overrides: PreprocessOverrides) -> 
     return spec, output_kind, palette_for(num_classes, overrides.classes)
 
 
+def check_interface(path: str, backend: Backend, frame_input: bool) -> None:
+    """Refuse, in one line naming the reason, a model the device side cannot run: edgeseg feeds one image and
+    reads one class map or one set of per-class scores."""
+    if backend.input_count != 1:
+        raise ArtifactError("{}: the model has {} inputs; edgeseg runs models with one image input".format(
+            path, backend.input_count))
+    spec, out = backend.input_spec, backend.output_spec
+    if frame_input:
+        if len(spec.shape) != 4 or spec.shape[3] != 3 or spec.dtype != np.uint8:
+            raise ArtifactError("{}: its sidecar says it takes the uint8 frame, but its input is {} {}; rebuild it "
+                                "with `edgeseg build`".format(path, spec.dtype.name, list(spec.shape)))
+    elif len(spec.shape) != 4:
+        raise ArtifactError("{}: input {} has {} dimensions {}; edgeseg feeds N x 3 x H x W images".format(
+            path, spec.name, len(spec.shape), list(spec.shape)))
+    elif spec.shape[1] not in (3, -1):
+        raise ArtifactError("{}: input {} has {} channels; edgeseg feeds 3-channel (colour) images".format(
+            path, spec.name, spec.shape[1]))
+    elif spec.dtype.kind != "f":
+        raise ArtifactError("{}: input {} is {}; edgeseg feeds float images (or the uint8 frame to a model `edgeseg "
+                            "build` made)".format(path, spec.name, spec.dtype.name))
+    if len(out.shape) not in (3, 4):
+        raise ArtifactError("{}: output {} has {} dimensions {}; edgeseg reads N x C x H x W scores or an N x H x W "
+                            "class map".format(path, out.name, len(out.shape), list(out.shape)))
+    if len(out.shape) == 3 and out.dtype.kind not in "iu":
+        raise ArtifactError("{}: output {} is N x H x W {}, neither scores nor an integer class map".format(
+            path, out.name, out.dtype.name))
+
+
 def open_artifact(path: str, overrides: Optional[PreprocessOverrides] = None, threads: int = 0,
                   spinning: bool = True) -> Segmenter:
     """Open an artifact with the best runtime present; its sidecar (if any) gives preprocessing and classes."""
@@ -172,6 +200,7 @@ def open_artifact(path: str, overrides: Optional[PreprocessOverrides] = None, th
         raise ConfigError("{}: its sidecar fixes the preprocessing; drop --mean/--std/--bgr/--input-size".format(path))
     backend = open_backend(path, sidecar, threads=threads, spinning=spinning)
     try:
+        check_interface(path, backend, bool(((sidecar or {}).get("pixel_graph") or {}).get("input")))
         spec, output_kind, palette = _from_sidecar(path, sidecar) if described else _from_model(
             path, backend, overrides)
     except Exception:

@@ -42,6 +42,7 @@ class Backend:
         self.path = path
         self.input_spec: Optional[TensorSpec] = None
         self.output_spec: Optional[TensorSpec] = None
+        self.input_count = 1  # how many inputs the model has (edgeseg runs one-input models)
 
     def open(self) -> "Backend":
         raise NotImplementedError

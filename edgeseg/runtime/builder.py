@@ -35,6 +35,12 @@ def _build_onnxruntime(onnx_path: str, target: str) -> Dict[str, Any]:
     try:
         ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
     except Exception as exc:
+        folder = os.path.dirname(os.path.abspath(target))
+        disk = os.statvfs(folder)
+        if disk.f_bavail * disk.f_frsize < 2 * os.path.getsize(onnx_path):  # ONNX Runtime's error would not say
+            raise ConfigError("{}: no room to write the artifact ({:.1f} MB free, it needs about {:.1f} MB); free "
+                              "space or build elsewhere with -o".format(
+                                  folder, disk.f_bavail * disk.f_frsize / 1e6, os.path.getsize(onnx_path) / 1e6))
         raise ConfigError("{}: ONNX Runtime cannot load this model ({}); re-export it".format(
             onnx_path, str(exc).strip().splitlines()[0][:300]))
     return {

@@ -81,6 +81,7 @@ class OnnxRuntimeBackend(Backend):
             raise ArtifactError(
                 "{}: ONNX Runtime cannot load this model ({}); re-export it with `edgeseg export`".format(
                     self.path, reason[:300]))
+        self.input_count = len(self._session.get_inputs())
         self.input_spec = _spec(self._session.get_inputs()[0])
         self.output_spec = _spec(self._session.get_outputs()[0])
         self._input_name = self.input_spec.name

@@ -25,11 +25,15 @@ def run(
     hud: bool = True,
     loop: bool = False,
     stop: Optional[threading.Event] = None,
+    frames_csv: Optional[str] = None,
     log=print,
 ) -> Dict[str, Any]:
-    """Segment `source` into `output` (video file or image folder) and/or a window; returns the report."""
+    """Segment `source` into `output` (video file or image folder) and/or a window; returns the report, whose
+    `frame_sample` holds at most frame_log.SAMPLE_SIZE frames' records (for the plot). `frames_csv` gets a
+    row per frame as it completes."""
     renderer = Renderer(segmenter.palette.bgr_array(), visualize, alpha)
-    frames = open_source(source, loop=loop, log=log)
+    stop = stop or threading.Event()
+    frames = open_source(source, loop=loop, log=log, stop=stop)
     try:
         first = frames.peek()
         if first is None:
@@ -37,7 +41,7 @@ def run(
         width = first.shape[1] * len(renderer.visualize)
         sinks = open_sinks(output, display, frames.fps, (width, first.shape[0]))
         pipeline = Pipeline(segmenter, frames, sinks, renderer, sync=sync, hud=hud,
-                            max_frames=max_frames, stop=stop, progress=progress)
+                            max_frames=max_frames, stop=stop, progress=progress, frames_csv=frames_csv)
         with TegraStats() as power:  # a no-op off a Jetson
             report = pipeline.run()
     finally:
@@ -54,8 +58,9 @@ def run(
         live=frames.live,
         output=output,
         output_frames=sum(getattr(s, "frames", 0) for s in sinks if hasattr(s, "frames")),
+        source_ended_early=frames.ended_early,
         input_size=list(segmenter.spec.size),
         visualize=list(renderer.visualize),
     )
-    report["frame_times"] = pipeline.frames
+    report["frame_sample"] = pipeline.log.sample()
     return report

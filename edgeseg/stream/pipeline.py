@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..frame_report import stage_statistics
+from ..frame_log import FrameLog
 from ..runtime.artifact import Segmenter
 from ..runtime.base import IN_FLIGHT
 from .render import Renderer, draw_hud
@@ -57,7 +57,7 @@ class Pipeline:
     def __init__(self, segmenter: Segmenter, source: FrameSource, sinks: Sequence[Sink], renderer: Renderer,
                  sync: bool = False, hud: bool = True, max_frames: Optional[int] = None,
                  stop: Optional[threading.Event] = None, progress: Optional[Callable[[int, Optional[int]], None]] = None,
-                 queue_size: int = 1) -> None:
+                 queue_size: int = 1, frames_csv: Optional[str] = None) -> None:
         self.segmenter, self.source, self.sinks, self.renderer = segmenter, source, list(sinks), renderer
         self.sync, self.max_frames, self.progress = sync, max_frames, progress
         self.hud = _Hud() if hud else None
@@ -66,7 +66,7 @@ class Pipeline:
             raise ValueError("queue_size {} needs rings of {} buffers; IN_FLIGHT is {}".format(
                 queue_size, queue_size + 2, IN_FLIGHT))
         self.queue_size = queue_size
-        self.frames = []  # type: List[Dict[str, float]]
+        self.log = FrameLog(frames_csv)  # per-frame records, in bounded memory (CSV streamed when asked)
         self.dropped = 0
         self._errors = []  # type: List[BaseException]
         self._index = 0
@@ -121,9 +121,9 @@ class Pipeline:
         frame.times["written"] = now
         frame.times["work_write"] = (now - started) * 1000.0
         frame.image = frame.data = None
-        self.frames.append(frame.times)
+        self.log.add(frame.times)
         if self.progress is not None:
-            self.progress(len(self.frames), self.source.frame_count)
+            self.progress(self.log.count, self.source.frame_count)
 
     # -- running -------------------------------------------------------------------------------------------
     def _run_sync(self) -> None:
@@ -207,9 +207,9 @@ class Pipeline:
             self.stop.set()
         finally:
             wall = time.perf_counter() - started
-            for sink in self.sinks:  # every sink is closed, whatever one of them raises
+            for close in [sink.close for sink in self.sinks] + [self.log.close]:  # all, whatever one raises
                 try:
-                    sink.close()
+                    close()  # the frames CSV too: an interrupted run leaves a valid one of what it did
                 except Exception as exc:
                     self._errors.append(exc)
         if self._errors:
@@ -220,11 +220,11 @@ class Pipeline:
         """Per-stage work times, queue waits and end-to-end latency (capture → written), fps, drops."""
         return {
             "mode": "sync" if self.sync else "pipelined",
-            "frames": len(self.frames),
+            "frames": self.log.count,
             "dropped_frames": self.dropped,
             "reconnects": getattr(self.source, "reconnects", 0),
             "wall_seconds": wall_seconds,
-            "fps": len(self.frames) / wall_seconds if wall_seconds > 0 else 0.0,
-            "stages_ms": stage_statistics(self.frames),
+            "fps": self.log.count / wall_seconds if wall_seconds > 0 else 0.0,
+            "stages_ms": self.log.statistics(),
             "interrupted": self.stop.is_set(),
         }

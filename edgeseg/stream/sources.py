@@ -29,6 +29,7 @@ Python 3.8 and numpy >= 1.17; no torch.
 import os
 import re
 import sys
+import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
@@ -148,6 +149,8 @@ class FrameSource:
     fps = DEFAULT_FPS
     frame_count = None  # type: Optional[int]
     reconnects = 0
+    delivered = 0  # frames read so far
+    ended_early = None  # type: Optional[str]  # why the source ended before its end (truncated, stream lost)
     _pending = None  # type: Optional[np.ndarray]
     _ended = False
 
@@ -170,10 +173,13 @@ class FrameSource:
             return None
         if self._pending is not None:
             frame, self._pending = self._pending, None
+            self.delivered += 1
             return frame
         frame = self._next_frame()
         if frame is None:
             self.close()
+        else:
+            self.delivered += 1
         return frame
 
     def close(self) -> None:
@@ -202,7 +208,8 @@ class FrameSource:
 
 
 class CaptureSource(FrameSource):
-    """Frames from a cv2.VideoCapture-like object made by `opener()`.
+    """Frames from a cv2.VideoCapture-like object made by `opener()`. Setting `stop` (a threading.Event)
+    ends the source at once, reconnect back-off included.
 
     `opener()` returns an object with isOpened(), read(), release() and get(); it is called once
     here (SourceError if it does not open or its first frame does not decode) and again for each
@@ -222,10 +229,11 @@ class CaptureSource(FrameSource):
         backoff_s: float = 0.5,
         max_backoff_s: float = 8.0,
         fps: Optional[float] = None,
-        sleep: Callable[[float], Any] = time.sleep,
+        sleep: Optional[Callable[[float], Any]] = None,
         log: Log = print,
         open_error: Optional[str] = None,
         decode_error: Optional[str] = None,
+        stop: Optional[threading.Event] = None,
     ) -> None:
         self.name = name
         self.live = bool(live)
@@ -234,7 +242,8 @@ class CaptureSource(FrameSource):
         self.max_backoff_s = float(max_backoff_s)
         self.reconnects = 0
         self._opener = opener
-        self._sleep = sleep
+        self._stop = stop or threading.Event()
+        self._sleep = sleep or self._stop.wait  # waits the back-off, and returns early on a stop
         self._log = log
         self._capture = None  # type: Any
         try:
@@ -328,12 +337,16 @@ class CaptureSource(FrameSource):
             delay = self.backoff(attempt)
             self._log("{}: stream lost, reconnecting ({}/{}) in {:.1f} s".format(self.name, attempt, attempts, delay))
             self._sleep(delay)
+            if self._stop.is_set():  # Ctrl-C (or a stop) during the back-off
+                self.ended_early = "stopped while reconnecting"
+                return None
             frame = self._reopen()
             if frame is not None:
                 self.reconnects += 1
                 self._log("{}: reconnected ({} reconnect(s) so far)".format(self.name, self.reconnects))
                 return frame
         self._log("{}: stream lost; gave up after {} reconnect attempt(s), ending".format(self.name, attempts))
+        self.ended_early = "stream lost; gave up after {} reconnect attempt(s)".format(attempts)
         return None
 
     def _free(self) -> None:
@@ -363,6 +376,11 @@ class VideoFileSource(CaptureSource):
             self.frame_count = None
 
     def _at_end(self) -> Optional[np.ndarray]:
+        position = self.delivered - self.loops * (self.file_frame_count or 0)
+        if self.file_frame_count and 0 < position < self.file_frame_count and self.ended_early is None:
+            self.ended_early = "ended after {} of its {} frames (truncated or damaged)".format(
+                position, self.file_frame_count)
+            self._log("{}: {}".format(self.name, self.ended_early))
         if not self.loop:
             return None
         frame = self._reopen()  # reopening is exact for every codec, unlike seeking to frame 0
@@ -524,15 +542,17 @@ def open_source(
     max_backoff_s: float = 8.0,
     fps: Optional[float] = None,
     log: Log = print,
+    stop: Optional[threading.Event] = None,
 ) -> FrameSource:
     """The FrameSource for `spec` (see the module docstring for the rules); SourceError if it cannot open.
 
     `loop` restarts a video file or image folder at its end; `reconnect_attempts`, `backoff_s` and
-    `max_backoff_s` govern live sources; `fps` overrides the reported frame rate (image folders: 30).
+    `max_backoff_s` govern live sources, and setting `stop` ends their back-off at once; `fps` overrides the
+    reported frame rate (image folders: 30).
     """
     spec = str(spec)
     live_options = {"reconnect_attempts": reconnect_attempts, "backoff_s": backoff_s,
-                    "max_backoff_s": max_backoff_s, "fps": fps}
+                    "max_backoff_s": max_backoff_s, "fps": fps, "stop": stop}
     if " ! " in spec:
         return _gstreamer_source(redact(spec), spec, live_options, log)
     lowered = spec.strip().lower()
