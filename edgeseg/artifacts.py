@@ -240,19 +240,25 @@ def _writable(path: str) -> bool:
 
 
 def check_outputs(files: Sequence[Optional[str]] = (), folders: Sequence[Optional[str]] = (),
-                  inputs: Sequence[Optional[str]] = ()) -> None:
+                  inputs: Sequence[Optional[str]] = (), artifacts: Sequence[Optional[str]] = ()) -> None:
     """Before any work starts: every output can be written, is not an input of the command (nor an input's
-    sidecar), is not any artifact's sidecar, and no two outputs are one path. Raises ConfigError naming the
-    path and the fix. (None entries are skipped: options not given.)"""
+    sidecar), is not any artifact's sidecar, and no two outputs are one path; a plain file output (a report)
+    is not an artifact either (only `artifacts`, the pairs a command writes, may replace one). Raises
+    ConfigError naming the path and the fix. (None entries are skipped: options not given.)"""
     taken = {}  # type: Dict[str, str]
     for given in (p for p in inputs if p):
         for path, what in ((given, "an input of this command"), (sidecar_path(given), "the sidecar of " + given)):
             taken[os.path.realpath(path)] = what
-    for path, folder in [(p, False) for p in files if p] + [(p, True) for p in folders if p]:
+    plain = {p for p in files if p}
+    outputs = [(p, False) for p in list(files) + list(artifacts) if p] + [(p, True) for p in folders if p]
+    for path, folder in outputs:
         real = os.path.realpath(path)
         if real in taken:
             raise ConfigError("{}: is {}; choose another output path (nothing was written)".format(path, taken[real]))
         taken[real] = "another output of this command"
+        if path in plain and os.path.isfile(path) and _is_sidecar_file(sidecar_path(path)):
+            raise ConfigError("{}: is an artifact (it has a sidecar); choose another output path (nothing was "
+                              "written)".format(path))
         if folder and os.path.isfile(path):
             raise ConfigError("{}: is a file, and a folder is written here; choose a folder path".format(path))
         if not folder and os.path.isdir(path):

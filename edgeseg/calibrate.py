@@ -21,6 +21,7 @@ imported where needed, so reading a cache works without them). Python 3.8.
 """
 import contextlib
 import copy
+import hashlib
 import inspect
 import io
 import json
@@ -54,7 +55,7 @@ __all__ = [
     "select_subset", "read_image_bgr", "ImageCalibrationReader", "check_model_input", "compute_ranges",
     "save_ranges", "load_ranges", "quantizable_nodes", "quantize_model", "quantize_from_ranges",
     "trt_scales", "write_trt_cache", "read_trt_cache", "trt_cache_header", "trt_cache_bytes",
-    "check_cache_matches", "calibrate", "requantize",
+    "check_cache_matches", "calibrate", "read_manifest", "requantize",
 ]
 
 Ranges = Dict[str, Tuple[float, float]]  # tensor name -> (lowest, highest), float32 values
@@ -991,18 +992,20 @@ def _image_records(images: Sequence[str], root: str) -> List[Dict[str, str]]:
 
 
 def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: str = "entropy",
-              out_dir: str = "calibration", models_dir: Optional[str] = None, nodes_to_exclude: Sequence[str] = (),
+              out_dir: str = "calibration", nodes_to_exclude: Sequence[str] = (),
               log: Log = print, spec: Optional[PreprocessSpec] = None, providers: Optional[Sequence[str]] = None,
               trt_version: str = DEFAULT_TRT_VERSION,
               calibrator_options: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Calibrate once, write every INT8 artifact, return the manifest.
 
     Picks `num` images from `data` (see `select_subset`), computes the ranges of every float tensor
-    by `method` (minmax, entropy, percentile) with the model's own preprocessing, and writes
-    `<stem>_int8_qdq_trt.onnx` (TensorRT) and `<stem>_int8_qdq_ort.onnx` (ONNX Runtime CPU) with sidecars
-    beside the model (or in `models_dir`), and `<stem>_<method>.cache` (TensorRT), `ranges.json` and
-    `manifest.json` in `<out_dir>/<stem>_<method>_n<N>/`. Nodes in `nodes_to_exclude` stay float.
-    Nothing is written until the ranges exist, and a failure removes what this call wrote."""
+    by `method` (minmax, entropy, percentile) with the model's own preprocessing, and writes, all in this
+    calibration's own folder `<out_dir>/<stem>_<method>_n<N>_<id>/` (`id`: a hash of the model, images, seed,
+    method and options, so two different calibrations never share a file): `<stem>_int8_qdq_trt.onnx`
+    (TensorRT) and `<stem>_int8_qdq_ort.onnx` (ONNX Runtime CPU) with sidecars, `<stem>_<method>.cache`
+    (TensorRT), `ranges.json` and `manifest.json`, which names each output (a file in that folder) with its
+    SHA-256. Nodes in `nodes_to_exclude` stay float. Nothing is written until the ranges exist, and a failure
+    removes what this call wrote."""
     method = method.lower()
     _calibration_method(method)  # validates the name
     model = _load_model(onnx_path)
@@ -1026,25 +1029,28 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
         ", {} class(es) present".format(len(covered)) if covered else ""))
 
     stem = _model_stem(onnx_path)
-    folder = os.path.join(out_dir, "{}_{}_n{}".format(stem, method, len(images)))
-    models_dir = models_dir or os.path.dirname(os.path.abspath(onnx_path))
-    out_trt = os.path.join(models_dir, stem + "_int8_qdq_trt.onnx")
-    out_ort = os.path.join(models_dir, stem + "_int8_qdq_ort.onnx")
+    model_sha = file_sha256(onnx_path)
+    image_records = _image_records(images, root)
+    identity = json.dumps([model_sha, [r["sha256"] for r in image_records], seed, method, list(nodes_to_exclude),
+                           trt_version, chosen.to_dict(), calibrator_options or {}], sort_keys=True)
+    folder = os.path.join(out_dir, "{}_{}_n{}_{}".format(stem, method, len(images),
+                                                        hashlib.sha256(identity.encode()).hexdigest()[:8]))
+    out_trt = os.path.join(folder, stem + "_int8_qdq_trt.onnx")
+    out_ort = os.path.join(folder, stem + "_int8_qdq_ort.onnx")
     cache_path = os.path.join(folder, "{}_{}.cache".format(stem, method))
     ranges_path = os.path.join(folder, "ranges.json")
     manifest_path = os.path.join(folder, "manifest.json")
-    model_sha = file_sha256(onnx_path)
-    image_records = _image_records(images, root)
 
     reader = ImageCalibrationReader(images, chosen, input_name)
     ranges = compute_ranges(onnx_path, reader, method, providers=providers,
                             calibrator_options=calibrator_options, log=log)
 
-    created = [d for d in (folder, models_dir) if not os.path.isdir(d)]
+    created = [folder] if not os.path.isdir(folder) else []
+    existed = {p for p in (out_trt, out_trt + ".json", out_ort, out_ort + ".json", cache_path, ranges_path,
+                            manifest_path) if os.path.exists(p)}
     written = []  # type: List[str]
     try:
-        calibration = {"calibration_images": len(images), "calibration_seed": seed,
-                       "manifest": _relative(manifest_path, models_dir)}
+        calibration = {"calibration_images": len(images), "calibration_seed": seed, "manifest": "manifest.json"}
         quantize_from_ranges(onnx_path, ranges, out_trt, out_ort, nodes_to_exclude, method, chosen,
                              calibration, log)
         written.extend([out_trt, out_trt + ".json", out_ort, out_ort + ".json"])
@@ -1071,11 +1077,8 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
             "preprocess": chosen.to_dict(),
             "input_name": input_name,
             "ranges": {"file": "ranges.json", "tensors": len(ranges), "sha256": file_sha256(ranges_path)},
-            "outputs": {
-                "tensorrt_qdq": _relative(out_trt, folder),
-                "onnxruntime_int8": _relative(out_ort, folder),
-                "tensorrt_cache": _relative(cache_path, folder),
-            },
+            "outputs": _output_records(folder, {"tensorrt_qdq": out_trt, "onnxruntime_int8": out_ort,
+                                                "tensorrt_cache": cache_path}),
             "trt_cache_header": "TRT-{}-{}".format(_trt_version_code(trt_version), TRT_ALGORITHM),
             "versions": {"edgeseg": __version__, "onnxruntime": _ort_version(), "numpy": np.__version__,
                          "opencv": cv2.__version__},
@@ -1084,8 +1087,8 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
         write_json_atomic(manifest_path, manifest)
         written.append(manifest_path)
     except BaseException:
-        for path in written:
-            if os.path.exists(path):
+        for path in written:  # what this call added; a file of the same calibration before stays
+            if os.path.exists(path) and path not in existed:
                 os.remove(path)
         for made in created:
             if os.path.isdir(made) and not os.listdir(made):
@@ -1095,30 +1098,74 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
     return dict(manifest, path=manifest_path)
 
 
-def requantize(manifest_path: str, nodes_to_exclude: Sequence[str] = (), models_dir: Optional[str] = None,
-               suffix: str = "", log: Log = print) -> Dict[str, Dict[str, Any]]:
-    """Both INT8 models again from a manifest's saved ranges with other nodes kept float (for an
-    accuracy guard): no calibration. They go where the manifest's models are (or to `models_dir`);
-    `suffix` names the new files `<stem>_int8<suffix>...` so the first models stay; returns the new
-    sidecars by target."""
+def _output_records(folder: str, paths: Dict[str, str]) -> Dict[str, Dict[str, str]]:
+    """A manifest's outputs: each a file name in the manifest's folder, with its SHA-256."""
+    return {key: {"file": os.path.relpath(path, folder), "sha256": file_sha256(path)} for key, path in paths.items()}
+
+
+def read_manifest(manifest_path: str) -> Dict[str, Any]:
+    """A calibration manifest with its outputs checked and resolved to paths: each must be a plain file name in
+    the manifest's own folder (no folder, no `..`) whose SHA-256 is the recorded one; the TensorRT cache must
+    be a TensorRT calibration cache. Returns the manifest with `outputs` as paths and `folder` added; one
+    ArtifactError (or ConfigError) line otherwise."""
+    require_file(manifest_path, "calibration manifest", "run `edgeseg calibrate MODEL.onnx --data DIR` first")
     try:
         with open(manifest_path) as f:
             manifest = json.load(f)
-        folder = os.path.dirname(os.path.abspath(manifest_path))
+        outputs = manifest["outputs"]
+        valid = (manifest.get("stage") == "calibrate" and isinstance(manifest["model"], dict) and
+                 all(isinstance(o, dict) and {"file", "sha256"} <= set(o) for o in outputs.values()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        valid = False
+    if not valid:
+        raise ArtifactError("{}: not a calibration manifest of this edgeseg (run `edgeseg calibrate` again to write "
+                            "one)".format(manifest_path))
+    folder = os.path.dirname(os.path.abspath(manifest_path))
+    resolved = {}
+    for key, record in outputs.items():
+        name = str(record["file"])
+        if not name or os.path.isabs(name) or os.path.basename(name) != name or name in (".", ".."):
+            raise ArtifactError("{}: output {!r} is not a file in the manifest's folder; edgeseg reads only those: "
+                                "calibrate again".format(manifest_path, name))
+        path = os.path.join(folder, name)
+        require_file(path, "output of " + manifest_path, "calibrate again")
+        if file_sha256(path) != record["sha256"]:
+            raise ArtifactError("{}: changed since {} was written (its hash differs); calibrate again".format(
+                path, os.path.basename(manifest_path)))
+        resolved[key] = path
+    if "tensorrt_cache" in resolved:
+        read_trt_cache(resolved["tensorrt_cache"])  # proved to be a TensorRT calibration cache
+    return dict(manifest, outputs=resolved, folder=folder)
+
+
+def requantize(manifest_path: str, nodes_to_exclude: Sequence[str] = (), suffix: str = "",
+               log: Log = print) -> Dict[str, Dict[str, Any]]:
+    """Both INT8 models again from a manifest's saved ranges with other nodes kept float (for an accuracy
+    guard): no calibration, into the manifest's folder. Without `suffix` they replace the manifest's models and
+    the manifest is rewritten to name them; with one, they are new files `<stem>_int8<suffix>...` beside
+    them. Returns the new sidecars by target."""
+    manifest = read_manifest(manifest_path)
+    folder = manifest["folder"]
+    try:
         model_path = os.path.normpath(os.path.join(folder, manifest["model"]["path"]))
         ranges_path = os.path.join(folder, manifest["ranges"]["file"])
         method = manifest["method"]
-        first_models = os.path.dirname(os.path.normpath(os.path.join(folder, manifest["outputs"]["onnxruntime_int8"])))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise ArtifactError("{}: not a calibration manifest ({})".format(manifest_path, exc))
     require_file(model_path, "model named by the manifest", "calibrate again")
     ranges, _ = load_ranges(ranges_path, model_path)
     stem = _model_stem(model_path)
-    models_dir = models_dir or first_models
     spec = PreprocessSpec.from_dict(manifest["preprocess"])
     calibration = {"calibration_images": manifest.get("count"), "calibration_seed": manifest.get("seed"),
-                   "manifest": _relative(manifest_path, models_dir)}
-    return quantize_from_ranges(
-        model_path, ranges, os.path.join(models_dir, "{}_int8{}_qdq_trt.onnx".format(stem, suffix)),
-        os.path.join(models_dir, "{}_int8{}_qdq_ort.onnx".format(stem, suffix)), nodes_to_exclude, method,
-        spec if read_sidecar(model_path) is None else None, calibration, log)
+                   "manifest": os.path.basename(manifest_path)}
+    out_trt = os.path.join(folder, "{}_int8{}_qdq_trt.onnx".format(stem, suffix))
+    out_ort = os.path.join(folder, "{}_int8{}_qdq_ort.onnx".format(stem, suffix))
+    sidecars = quantize_from_ranges(model_path, ranges, out_trt, out_ort, nodes_to_exclude, method,
+                                    spec if read_sidecar(model_path) is None else None, calibration, log)
+    if not suffix:
+        with open(manifest_path) as f:
+            record = json.load(f)
+        record["outputs"].update(_output_records(folder, {"tensorrt_qdq": out_trt, "onnxruntime_int8": out_ort}))
+        record["nodes_to_exclude"] = list(nodes_to_exclude)
+        write_json_atomic(manifest_path, record)
+    return sidecars

@@ -59,7 +59,7 @@ def cmd_export(args: argparse.Namespace) -> None:
         raise ConfigError("export runs on the workstation side and needs torch, torchvision and onnx ({}); "
                           "`pip install edgeseg[export]`".format(exc))
 
-    check_outputs(files=[args.output], inputs=[args.weights])
+    check_outputs(artifacts=[args.output], inputs=[args.weights])
     record = export(args.model, args.num_classes, args.input_size, args.output, weights=args.weights,
                     output_kind=args.output_kind, dynamic=args.dynamic, classes=args.classes, width=args.width)
     print("wrote {} ({:.1f} MB) and its sidecar {}.json".format(args.output, record["size_bytes"] / 1e6, args.output))
@@ -103,7 +103,7 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
         images = [os.path.join(manifest["data_root"], record["path"]) for record in manifest["images"][:8]]
         reader = ImageCalibrationReader(images, PreprocessSpec.from_dict(manifest["preprocess"]),
                                         manifest["input_name"])
-        report = guard(args.model, lambda: os.path.join(folder, manifest["outputs"]["onnxruntime_int8"]),
+        report = guard(args.model, lambda: os.path.join(folder, manifest["outputs"]["onnxruntime_int8"]["file"]),
                        lambda excluded: requantize(manifest["path"], excluded, log=lambda *_: None), reader,
                        args.val, ignore_index=args.ignore_index, max_drop=args.max_drop, limit=args.val_limit)
         write_json_atomic(os.path.join(folder, "accuracy.json"), report)
@@ -146,7 +146,7 @@ def cmd_build(args: argparse.Namespace) -> None:
             return flag
         return profile[key] if profile.get(key) is not None else default
 
-    check_outputs(files=[args.output, args.json], inputs=[args.model, args.calibration])
+    check_outputs(files=[args.json], artifacts=[args.output], inputs=[args.model, args.calibration])
     output, record, note = build(args.model, args.output, pick(args.precision, "precision", "fp16"),
                                  pick(args.workspace, "workspace_mb", 1024), calibration=args.calibration,
                                  dla_core=pick(args.dla_core, "dla_core", None),
@@ -427,6 +427,13 @@ def _visualizations(text: str) -> List[str]:
 WIDTH_HELP = "channel width factor, for models that take one (unet: e.g. 0.25 for edge devices)"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage block): `edgeseg run: error: argument --alpha: ... (see -h)`."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, "{}: error: {} (see `{} -h`)\n".format(self.prog, message, self.prog))
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -440,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--classes", help="class names: a palette name (cityscapes, camvid, voc, ade20k) or file")
     model_flags.add_argument("--threads", type=INDEX, default=0, help="ONNX Runtime intra-op threads (0: default)")
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="edgeseg", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Real-time semantic segmentation from PyTorch to NVIDIA Jetson, one command per stage.",
         epilog="example:\n"
@@ -599,8 +606,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_native_logs() -> None:
+    """OpenCV's and FFmpeg's own warnings go straight to stderr (a refused connection, a frame FFmpeg could not
+    write); edgeseg reports what matters in its one line, so they are silenced unless --debug."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read when FFmpeg is first used
+    import cv2
+
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is not None and hasattr(logging, "setLogLevel"):
+        logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.debug:
+        _quiet_native_logs()
     try:
         args.func(args)
     except EdgesegError as exc:

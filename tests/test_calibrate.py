@@ -60,11 +60,11 @@ def calibrated(fp32_model, street_set, tmp_path_factory):
     root = tmp_path_factory.mktemp("calibrated")
     lines = []
     manifest = cal.calibrate(fp32_model, street_set, num=6, seed=0, method="entropy",
-                             out_dir=str(root / "calibration"), models_dir=str(root / "models"), log=lines.append)
-    folder = root / "calibration" / "lraspp_entropy_n6"
-    return {"manifest": manifest, "folder": str(folder), "log": lines,
-            "trt": str(root / "models" / "lraspp_int8_qdq_trt.onnx"), "ort": str(root / "models" / "lraspp_int8_qdq_ort.onnx"),
-            "cache": str(folder / "lraspp_entropy.cache"), "root": str(root)}
+                             out_dir=str(root / "calibration"), log=lines.append)
+    folder = os.path.dirname(manifest["path"])
+    return {"manifest": manifest, "folder": folder, "log": lines,
+            "trt": os.path.join(folder, "lraspp_int8_qdq_trt.onnx"), "ort": os.path.join(folder, "lraspp_int8_qdq_ort.onnx"),
+            "cache": os.path.join(folder, "lraspp_entropy.cache"), "root": str(root)}
 
 
 def run(path, image, spec):
@@ -173,13 +173,14 @@ def test_odd_images_calibrate_with_fewer_than_asked(fp32_model, tmp_path):
     _, paths = odd_images(tmp_path / "odd")
     lines = []
     manifest = cal.calibrate(fp32_model, str(tmp_path / "odd"), num=50, method="minmax",
-                             out_dir=str(tmp_path / "calibration"), models_dir=str(tmp_path / "models"),
+                             out_dir=str(tmp_path / "calibration"),
                              log=lines.append)
     assert manifest["count"] == 5 and manifest["num"] == 50
     assert any(line.startswith("warning:") and "only 5" in line for line in lines)
     assert sorted(i["path"] for i in manifest["images"]) == sorted(
         os.path.relpath(p, str(tmp_path / "odd")) for p in paths.values())
-    ranges, meta = cal.load_ranges(str(tmp_path / "calibration" / "lraspp_minmax_n5" / "ranges.json"), fp32_model)
+    assert os.path.basename(os.path.dirname(manifest["path"])).startswith("lraspp_minmax_n5_")
+    ranges, meta = cal.load_ranges(os.path.join(os.path.dirname(manifest["path"]), "ranges.json"), fp32_model)
     assert meta["method"] == "minmax" and all(np.isfinite(v).all() for v in ranges.values())
 
 
@@ -248,11 +249,10 @@ def probe_calibrated(probe_onnx, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("probe_calibrated")
     data = write_probe_dataset(str(root / "scenes"), 10, PROBE_SIZE, seed=60)  # extremes in both halves
-    manifest = cal.calibrate(probe_onnx, data, num=6, method="minmax", out_dir=str(root / "calibration"),
-                             models_dir=str(root / "models"), log=quiet)
+    manifest = cal.calibrate(probe_onnx, data, num=6, method="minmax", out_dir=str(root / "calibration"), log=quiet)
     folder = os.path.dirname(manifest["path"])
     return {"manifest": manifest, "folder": folder, "data": data,
-            "trt": str(root / "models" / "probe_int8_qdq_trt.onnx"), "ort": str(root / "models" / "probe_int8_qdq_ort.onnx")}
+            "trt": os.path.join(folder, "probe_int8_qdq_trt.onnx"), "ort": os.path.join(folder, "probe_int8_qdq_ort.onnx")}
 
 
 def test_ranges_are_the_manifests_images_recomputed_here(probe_calibrated):
@@ -278,7 +278,7 @@ def test_ranges_are_the_manifests_images_recomputed_here(probe_calibrated):
     assert expected != ranges(images[:half]) and expected != ranges(images[half:])  # either half misses an extreme
     saved, _ = cal.load_ranges(os.path.join(probe_calibrated["folder"], "ranges.json"))
     assert {name: saved[name] for name in expected} == expected
-    scales = cal.read_trt_cache(os.path.join(probe_calibrated["folder"], manifest["outputs"]["tensorrt_cache"]))
+    scales = cal.read_trt_cache(os.path.join(probe_calibrated["folder"], manifest["outputs"]["tensorrt_cache"]["file"]))
     for name, (low, high) in expected.items():
         assert scales[name] == pytest.approx(max(-low, high) / 127, rel=1e-6), name
 
@@ -339,16 +339,18 @@ def test_manifest_records_everything_and_repeats(calibrated, fp32_model, street_
     assert manifest["versions"]["edgeseg"] and manifest["preprocess"]["size"] == list(SIZE)
     for key, name in (("tensorrt_qdq", "lraspp_int8_qdq_trt.onnx"), ("onnxruntime_int8", "lraspp_int8_qdq_ort.onnx"),
                       ("tensorrt_cache", "lraspp_entropy.cache")):
-        path = os.path.normpath(os.path.join(calibrated["folder"], manifest["outputs"][key]))
+        path = os.path.join(calibrated["folder"], manifest["outputs"][key]["file"])
+        assert manifest["outputs"][key]["sha256"] == cal.file_sha256(path)
         assert os.path.basename(path) == name and os.path.isfile(path)
     again = cal.calibrate(fp32_model, street_set, num=6, seed=0, method="entropy",
-                          out_dir=str(tmp_path / "calibration"), models_dir=str(tmp_path / "models"), log=quiet)
+                          out_dir=str(tmp_path / "calibration"), log=quiet)
     for key in ("images", "seed", "num", "count", "method", "preprocess", "model", "ranges", "outputs"):
         if key not in ("model", "outputs"):
             assert again[key] == manifest[key], key
     assert again["model"]["sha256"] == manifest["model"]["sha256"]
     first = json.load(open(os.path.join(calibrated["folder"], "ranges.json")))
-    second = json.load(open(str(tmp_path / "calibration" / "lraspp_entropy_n6" / "ranges.json")))
+    assert os.path.basename(os.path.dirname(again["path"])) == os.path.basename(calibrated["folder"])  # same inputs
+    second = json.load(open(os.path.join(os.path.dirname(again["path"]), "ranges.json")))
     assert first == second
     other_seed = cal.select_subset(street_set, num=6, seed=1, log=quiet)
     assert other_seed != [os.path.join(street_set, i["path"]) for i in manifest["images"]]
@@ -357,10 +359,10 @@ def test_manifest_records_everything_and_repeats(calibrated, fp32_model, street_
 def test_requantize_keeps_excluded_nodes_float_without_calibrating(calibrated, tmp_path):
     fp32 = os.path.normpath(os.path.join(calibrated["folder"], calibrated["manifest"]["model"]["path"]))
     first_conv = cal.quantizable_nodes(fp32)[0]
-    sidecars = cal.requantize(os.path.join(calibrated["folder"], "manifest.json"), [first_conv],
-                              models_dir=str(tmp_path), suffix="_guard", log=quiet)
+    sidecars = cal.requantize(os.path.join(calibrated["folder"], "manifest.json"), [first_conv], suffix="_guard",
+                              log=quiet)
     for target, name in (("tensorrt", "lraspp_int8_guard_qdq_trt.onnx"), ("onnxruntime", "lraspp_int8_guard_qdq_ort.onnx")):
-        model = onnx.load(str(tmp_path / name))
+        model = onnx.load(os.path.join(calibrated["folder"], name))
         made = producers(model)
         conv = next(n for n in model.graph.node if n.name == first_conv)
         assert conv.input[0] not in made or made[conv.input[0]].op_type != "DequantizeLinear"
@@ -434,11 +436,12 @@ def test_bare_model_takes_the_preprocessing_from_the_caller(fp32_model, street_s
     manifest = cal.calibrate(bare, street_set, num=3, method="percentile", out_dir=str(tmp_path / "c"), spec=spec,
                              log=quiet)
     assert manifest["preprocess"] == spec.to_dict()
-    record = json.load(open(str(tmp_path / "bare_int8_qdq_ort.onnx.json")))
+    folder = os.path.dirname(manifest["path"])
+    record = json.load(open(os.path.join(folder, "bare_int8_qdq_ort.onnx.json")))
     assert record["preprocess"] == spec.to_dict() and record["num_classes"] == 4 and record["output_kind"] == "logits"
     from edgeseg.runtime.artifact import open_artifact
 
-    with open_artifact(str(tmp_path / "bare_int8_qdq_trt.onnx")) as segmenter:
+    with open_artifact(os.path.join(folder, "bare_int8_qdq_trt.onnx")) as segmenter:
         assert segmenter.spec == spec and segmenter.predict(scene(1)).shape == (64, 128)
     with pytest.raises(ConfigError, match="sidecar fixes the preprocessing"):
         cal.calibrate(fp32_model, street_set, num=3, out_dir=str(tmp_path / "c"),

@@ -67,7 +67,7 @@ def models(tmp_path_factory):
     cli_ok("calibrate", paths["probs"], "--data", data, "--num", "3", "--method", "minmax", "--out",
            folder / "calibration", "--json", folder / "calib.json")
     paths["manifest"] = json.loads((folder / "calib.json").read_text())["manifest"]
-    paths["qdq_trt"] = str(folder / "lraspp_probs_int8_qdq_trt.onnx")
+    paths["qdq_trt"] = os.path.join(os.path.dirname(paths["manifest"]), "lraspp_probs_int8_qdq_trt.onnx")
     paths["folder"] = folder
     return paths
 
@@ -152,7 +152,7 @@ def test_int8_from_a_calibration_names_its_tensorrt_cache(models, tmp_path):
     cli_ok("export-deepstream", models["probs"], "-o", out, "--precision", "int8", "--calibration",
            models["manifest"], "--dla-core", "0")
     prop = read_ini(out / "config_infer_primary.txt")["property"]
-    cache = json.loads(open(models["manifest"]).read())["outputs"]["tensorrt_cache"]
+    cache = json.loads(open(models["manifest"]).read())["outputs"]["tensorrt_cache"]["file"]
     assert prop["network-mode"] == "1"
     with open(os.path.join(os.path.dirname(models["manifest"]), cache), "rb") as f:
         assert (out / prop["int8-calib-file"]).read_bytes() == f.read()

@@ -72,7 +72,7 @@ def test_accuracy_guard_through_the_cli(probe_onnx, probe_scenes, probe_set, tmp
     accuracy = json.loads((tmp_path / "strict.json").read_text())["accuracy"]
     assert not accuracy["passed"] and sorted(accuracy["float_ops"]) == ["blur", "scores"]
     manifest = json.loads((tmp_path / "strict.json").read_text())["manifest"]
-    int8 = os.path.join(os.path.dirname(manifest), json.load(open(manifest))["outputs"]["onnxruntime_int8"])
+    int8 = os.path.join(os.path.dirname(manifest), json.load(open(manifest))["outputs"]["onnxruntime_int8"]["file"])
     assert read_sidecar(os.path.normpath(int8))["quantization"]["excluded_nodes"] == accuracy["float_ops"]
 
 

@@ -23,17 +23,17 @@ def calibrated(probe_onnx, tmp_path):
     """A fresh calibration per test: the guard rewrites its INT8 models."""
     data = write_probe_dataset(str(tmp_path / "scenes"), 6, PROBE_SIZE, seed=80)
     manifest = cal.calibrate(probe_onnx, data, num=6, method="minmax", out_dir=str(tmp_path / "calibration"),
-                             models_dir=str(tmp_path / "models"), log=quiet)
+                             log=quiet)
     images = [os.path.join(manifest["data_root"], r["path"]) for r in manifest["images"]]
     reader = cal.ImageCalibrationReader(images, probe_spec(PROBE_SIZE), "input")
     folder = os.path.dirname(manifest["path"])
 
     def run_guard(val, max_drop, **options):
-        return guard(probe_onnx, lambda: os.path.join(folder, manifest["outputs"]["onnxruntime_int8"]),
+        return guard(probe_onnx, lambda: os.path.join(folder, manifest["outputs"]["onnxruntime_int8"]["file"]),
                      lambda excluded: cal.requantize(manifest["path"], excluded, log=quiet), reader, val,
                      max_drop=max_drop, log=quiet, **options)
 
-    return run_guard, os.path.join(folder, manifest["outputs"]["onnxruntime_int8"])
+    return run_guard, os.path.join(folder, manifest["outputs"]["onnxruntime_int8"]["file"])
 
 
 def independent_miou(model_path, data):

@@ -14,6 +14,7 @@ from .. import __version__
 from ..artifacts import copy_file_atomic, file_sha256, write_bytes_atomic
 from ..errors import ConfigError, redact
 from ..preprocess import PreprocessSpec
+from ..runtime.tensorrt import read_calibration_cache
 from .facts import ArtifactFacts, describe
 
 NETWORK_MODE = {"fp32": 0, "int8": 1, "fp16": 2}
@@ -86,7 +87,12 @@ def _plan_engine(facts: ArtifactFacts, precision: Optional[str], dla_core: Optio
                           "the engine if this TensorRT or GPU rejects it")
     if facts.int8_mode == "implicit-cache":
         cache = _recorded_file(facts, facts.sidecar.get("calibration_cache"))
-        if cache:
+        recorded = facts.sidecar.get("calibration_cache_sha256")
+        if cache and recorded and file_sha256(cache) != recorded:
+            plan.notes.append("calibration cache {} changed since the engine was built: not shipped; DeepStream "
+                              "cannot rebuild this INT8 engine".format(cache))
+        elif cache:
+            read_calibration_cache(cache)  # only a TensorRT calibration cache is copied to the device
             plan.calibration = plan.add(cache)
         else:
             plan.notes.append("calibration cache {} not found: DeepStream cannot rebuild this INT8 engine".format(

@@ -5,7 +5,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from ..artifacts import read_sidecar, require_file
-from ..errors import ArtifactError, ConfigError
+from ..errors import ArtifactError, ConfigError, EdgesegError
 from ..palettes import Palette, palette_for
 from ..preprocess import FrameResizer, PreprocessSpec, Preprocessor
 from .base import IN_FLIGHT, Backend
@@ -13,6 +13,7 @@ from .onnxruntime import OnnxRuntimeBackend
 from .tensorrt import TensorRTBackend, tensorrt_available
 
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+OUTPUT_KINDS = ("logits", "probs", "classmap")
 
 
 class PreprocessOverrides:
@@ -128,13 +129,23 @@ class Segmenter:
         self.close()
 
 
-def _from_sidecar(path: str, sidecar: Dict[str, Any]) -> Tuple[PreprocessSpec, str, Palette]:
+def _from_sidecar(path: str, sidecar: Dict[str, Any], backend: Backend) -> Tuple[PreprocessSpec, str, Palette]:
+    """Preprocessing, output kind and classes from the sidecar, checked against each other and the model."""
     try:
-        palette = Palette(sidecar["classes"], [tuple(c) for c in sidecar["palette"]])
-        return PreprocessSpec.from_dict(sidecar["preprocess"]), sidecar["output_kind"], palette
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ArtifactError("{}: sidecar {}.json is incomplete ({}); re-export the model".format(
-            path, os.path.basename(path), exc))
+        names, colors = [str(n) for n in sidecar["classes"]], sidecar["palette"]
+        palette = Palette(names, [(int(c[0]), int(c[1]), int(c[2])) for c in colors])
+        spec, output_kind = PreprocessSpec.from_dict(sidecar["preprocess"]), str(sidecar["output_kind"])
+        if not names or len(names) != len(colors) or output_kind not in OUTPUT_KINDS or \
+                sidecar.get("num_classes", len(names)) != len(names):
+            raise ValueError("classes, palette, num_classes and output_kind disagree")
+    except (KeyError, TypeError, ValueError, IndexError, EdgesegError) as exc:
+        raise ArtifactError("{}: sidecar {}.json is incomplete or inconsistent ({}); re-export the model".format(
+            path, os.path.basename(path), str(exc).splitlines()[0][:120]))
+    channels = backend.output_spec.shape[1] if output_kind != "classmap" else -1
+    if channels > 0 and channels != len(names):
+        raise ArtifactError("{}: the model outputs {} classes but its sidecar names {}; re-export the model".format(
+            path, channels, len(names)))
+    return spec, output_kind, palette
 
 
 def _from_model(path: str, backend: Backend, overrides: PreprocessOverrides) -> Tuple[PreprocessSpec, str, Palette]:
@@ -201,7 +212,7 @@ def open_artifact(path: str, overrides: Optional[PreprocessOverrides] = None, th
     backend = open_backend(path, sidecar, threads=threads, spinning=spinning)
     try:
         check_interface(path, backend, bool(((sidecar or {}).get("pixel_graph") or {}).get("input")))
-        spec, output_kind, palette = _from_sidecar(path, sidecar) if described else _from_model(
+        spec, output_kind, palette = _from_sidecar(path, sidecar, backend) if described else _from_model(
             path, backend, overrides)
     except Exception:
         backend.close()

@@ -1,5 +1,4 @@
 """`edgeseg build`: a TensorRT engine where TensorRT is installed, else an ONNX Runtime artifact."""
-import json
 import os
 import time
 from typing import Any, Dict, Optional, Tuple
@@ -52,16 +51,15 @@ def _build_onnxruntime(onnx_path: str, target: str) -> Dict[str, Any]:
 
 
 def read_calibration(manifest_path: str, onnx_path: str) -> Dict[str, Any]:
-    """A calibration manifest for `onnx_path`, with its outputs as paths; refuses another model's."""
-    require_file(manifest_path, "calibration manifest", "run `edgeseg calibrate MODEL.onnx --data DIR` first")
-    with open(manifest_path) as f:
-        manifest = json.load(f)
-    if manifest.get("model", {}).get("sha256") not in (None, file_sha256(onnx_path)):
+    """A calibration manifest of `onnx_path` (see `calibrate.read_manifest`: outputs in its own folder, hashes
+    checked), with its outputs as paths; refuses another model's."""
+    from ..calibrate import read_manifest
+
+    manifest = read_manifest(manifest_path)
+    if manifest["model"].get("sha256") not in (None, file_sha256(onnx_path)):
         raise ConfigError("{}: calibrated for {}, not for {}; calibrate this model".format(
             manifest_path, manifest["model"].get("file"), onnx_path))
-    folder = os.path.dirname(os.path.abspath(manifest_path))
-    outputs = {key: os.path.join(folder, path) for key, path in manifest["outputs"].items()}
-    return dict(manifest, outputs=outputs)
+    return manifest
 
 
 def _pixel_edits(parent: Dict[str, Any], use_tensorrt: bool, keep_scores: bool,

@@ -5,7 +5,7 @@ from typing import List, Optional, Tuple
 import cv2
 import numpy as np
 
-from ..artifacts import partial_path
+from ..artifacts import partial_path, remove_partials
 from ..errors import ConfigError, SinkError
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
@@ -37,6 +37,7 @@ class VideoFileSink(Sink):
         extension = os.path.splitext(path)[1].lower()
         if extension not in FOURCC:
             raise ConfigError("{}: unsupported video extension; use one of {}".format(path, ", ".join(sorted(FOURCC))))
+        remove_partials(path)  # what a killed run to this path left
         try:
             self._partial = partial_path(path)
         except OSError as exc:
