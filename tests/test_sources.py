@@ -281,6 +281,22 @@ def test_live_source_comes_back_on_the_second_attempt(video, tmp_path):
     assert any("reconnected" in line for line in recorder.lines)
 
 
+def test_a_stop_ends_the_reconnect_back_off_at_once(video, tmp_path):
+    """Ctrl-C sets the run's stop event: a stream waiting 8 s to reconnect ends within a moment."""
+    import threading
+    import time
+
+    stop = threading.Event()
+    gone = str(tmp_path / "gone.mp4")
+    source = CaptureSource("cam", opener_for(video, gone)[0], reconnect_attempts=5, backoff_s=8.0,
+                           max_backoff_s=8.0, log=lambda *_: None, stop=stop)
+    frames = [source.read() for _ in range(FRAMES)]
+    threading.Timer(0.3, stop.set).start()
+    started = time.monotonic()
+    assert source.read() is None and all(f is not None for f in frames)
+    assert time.monotonic() - started < 3.0 and source.ended_early == "stopped while reconnecting"
+
+
 def test_live_source_that_never_opens_raises(tmp_path):
     with pytest.raises(SourceError) as error:
         CaptureSource("rtsp://nowhere", lambda: cv2.VideoCapture(str(tmp_path / "absent.mp4")))
