@@ -11,16 +11,9 @@ import tempfile
 
 from edgeseg.data.synthetic import write_video
 from edgeseg.probe_model import write_probe_model
+from edgeseg.envinfo import resident_memory_mb
 from edgeseg.runtime import open_artifact
 from edgeseg.stream.loop import run
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
 
 
 def main() -> None:
@@ -39,7 +32,7 @@ def main() -> None:
 
         def sample(done, total):
             if done in (1000, args.frames) or done % 10000 == 0:
-                samples.append((done, rss_mb()))
+                samples.append((done, resident_memory_mb()))
 
         with open_artifact(model, spinning=False) as segmenter:
             output = None if args.output == "none" else os.path.join(folder, "out." + args.output)

@@ -12,17 +12,10 @@ import os
 import tempfile
 
 from edgeseg.bench import bench
+from edgeseg.envinfo import resident_memory_mb
 from edgeseg.export import export
 from edgeseg.runtime import open_artifact
 from edgeseg.stream.loop import run
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
 
 
 def main() -> None:
@@ -59,7 +52,7 @@ def main() -> None:
 
             def sample(done, total):
                 if done in (200, args.long) or done % 250 == 0:
-                    samples.append((done, rss_mb()))
+                    samples.append((done, resident_memory_mb()))
 
             long_run = run(segmenter, args.video, output=os.path.join(folder, "long.mp4"), max_frames=args.long,
                            loop=True, progress=sample, log=quiet)

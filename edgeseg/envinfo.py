@@ -115,6 +115,15 @@ def _read_text(path: str) -> Optional[str]:
         return None
 
 
+def resident_memory_mb(status: str = "/proc/self/status") -> Optional[float]:
+    """This process's resident memory (VmRSS) in MB; None where /proc is not there."""
+    text = _read_text(status) or ""
+    for line in text.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return None
+
+
 def jetson_model(path: str = MODEL_PATH) -> Optional[str]:
     """The board's device-tree model, e.g. "NVIDIA Jetson Xavier NX Developer Kit"."""
     text = _read_text(path)

@@ -196,3 +196,10 @@ def test_format_report_aligns_values():
     assert "torch            not installed" in lines
     assert "tensorrt         not installed" in lines
     assert all(line[16] == " " and line[17] != " " for line in lines)
+
+
+def test_resident_memory_is_read_from_proc(tmp_path):
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmRSS:\t  204800 kB\nThreads:\t4\n")
+    assert envinfo.resident_memory_mb(str(status)) == 200.0
+    assert envinfo.resident_memory_mb(str(tmp_path / "absent")) is None
