@@ -17,6 +17,7 @@ from .errors import ConfigError, EdgesegError
 from .models import available_models
 from .preprocess import parse_size
 from .profiling import format_table
+from .runtime.builder import PREPROCESS_CHOICES
 
 
 class _Progress:
@@ -531,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-scores", action="store_true",
                    help="output the model's scores (default: ArgMax is appended, the artifact outputs a uint8 "
                         "class map); DeepStream needs scores")
-    p.add_argument("--preprocess", choices=("auto", "graph", "host"), default="auto",
+    p.add_argument("--preprocess", choices=PREPROCESS_CHOICES, default="auto",
                    help="graph: the artifact takes the resized uint8 BGR frame and normalises it itself; host: "
                         "float NCHW as exported; auto (default): graph for TensorRT, host for ONNX Runtime")
     p.add_argument("-o", "--output", help="output path (default: beside the model, named by precision)")

@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
-from .artifacts import atomic_path, partial_path, remove_partials
+from .artifacts import partial_path, remove_partials
 from .frame_report import (BOUNDARIES, PART_OF, STAGES, WORK_PREFIX, _number, boundary_stage_ms, csv_columns,
                            end_to_end_ms, frame_stage_ms, queue_wait_ms, work_stage_ms)
 from .profiling import PERCENTILES, summarize
@@ -112,16 +112,19 @@ class FrameLog:
         if self._csv_path:
             self._write_row(record)
 
+    def _open_csv(self) -> None:
+        remove_partials(self._csv_path)
+        self._partial = partial_path(self._csv_path)
+        self._file = open(self._partial, "w", newline="")
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(self._columns)
+
     def _write_row(self, record: Dict[str, Any]) -> None:
         if self._writer is None:
             self._columns = self._columns or csv_columns([record])
             if self._origin is None:
                 self._origin = _number(record.get("capture_start"))
-            remove_partials(self._csv_path)
-            self._partial = partial_path(self._csv_path)
-            self._file = open(self._partial, "w", newline="")
-            self._writer = csv.writer(self._file)
-            self._writer.writerow(self._columns)
+            self._open_csv()
         self._writer.writerow(csv_row(record, self._columns, self._origin, self.count - 1))
 
     def statistics(self) -> "OrderedDict[str, Dict[str, Any]]":
@@ -142,7 +145,10 @@ class FrameLog:
         return list(self._sample)
 
     def close(self) -> None:
-        """Move the CSV into place: it holds every frame added so far."""
+        """Move the CSV into place: it holds every frame added so far (the header alone when `columns` was
+        given and no frame came)."""
+        if self._file is None and self._csv_path and self._columns is not None:
+            self._open_csv()
         if self._file is not None:
             self._file.close()
             self._file = self._writer = None
@@ -194,7 +200,3 @@ def write_frames_csv(frames: Sequence[Dict[str, Any]], path: str) -> None:
     with FrameLog(path, csv_columns(frames), min(stamps) if stamps else None) as log:
         for frame in frames:
             log.add(frame)
-    if not frames:  # a header only
-        with atomic_path(path) as tmp:
-            with open(tmp, "w", newline="") as f:
-                csv.writer(f).writerow(csv_columns(frames))

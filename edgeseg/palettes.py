@@ -218,27 +218,34 @@ def palette_for(num_classes: int, name_or_file: Optional[str]) -> Palette:
     return palette
 
 
-def colorize(class_map: np.ndarray, colors_bgr: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+def color_lut(colors_bgr: np.ndarray) -> np.ndarray:
+    """OpenCV's lookup table (256 x 1 x 3 uint8) for a palette of up to 256 colours; ids past it are black."""
+    colors = np.asarray(colors_bgr, dtype=np.uint8).reshape(-1, 3)[:256]
+    lut = np.zeros((256, 1, 3), dtype=np.uint8)
+    lut[:len(colors), 0] = colors
+    return lut
+
+
+def colorize(class_map: np.ndarray, colors_bgr: np.ndarray, out: Optional[np.ndarray] = None,
+             lut: Optional[np.ndarray] = None) -> np.ndarray:
     """HxW integer class map -> HxWx3 uint8 BGR image; ids outside the palette become black.
 
-    A uint8 map takes OpenCV's lookup table (about 4x numpy's `take` at 960x540), written into `out`
-    (HxWx3 uint8) when given: the run loop's path."""
+    A uint8 map takes OpenCV's lookup table (about 4x numpy's `take` at 960x540; `lut` from `color_lut`, made
+    once, spares rebuilding it), written into `out` (HxWx3 uint8) when given: the run loop's path."""
     ids = np.asarray(class_map)
     if not np.issubdtype(ids.dtype, np.integer):
         raise TypeError("class map must be integer, got {}".format(ids.dtype))
     colors = np.asarray(colors_bgr, dtype=np.uint8).reshape(-1, 3)
     n = len(colors)
     if ids.dtype == np.uint8 and n <= 256 and ids.ndim == 2:
-        lut = np.zeros((256, 1, 3), dtype=np.uint8)
-        lut[:n, 0] = colors
         if out is None or out.shape != ids.shape + (3,) or out.dtype != np.uint8:
             out = np.empty(ids.shape + (3,), np.uint8)
         cv2.cvtColor(np.ascontiguousarray(ids), cv2.COLOR_GRAY2BGR, dst=out)
-        return cv2.LUT(out, lut, dst=out)
+        return cv2.LUT(out, color_lut(colors) if lut is None else lut, dst=out)
     # One black row past the end: ids clipped to -1 (negative) or n (too large) both land there.
-    lut = np.zeros((n + 1, 3), dtype=np.uint8)
-    lut[:n] = colors
-    image = np.take(lut, np.clip(ids.astype(np.intp, copy=False), -1, n), axis=0)
+    table = np.zeros((n + 1, 3), dtype=np.uint8)
+    table[:n] = colors
+    image = np.take(table, np.clip(ids.astype(np.intp, copy=False), -1, n), axis=0)
     if out is not None and out.shape == image.shape and out.dtype == np.uint8:
         np.copyto(out, image)
         return out

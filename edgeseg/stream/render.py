@@ -4,7 +4,7 @@ from typing import Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..palettes import colorize
+from ..palettes import color_lut, colorize
 from ..runtime.base import IN_FLIGHT
 
 VISUALIZATIONS = ("overlay", "mask")
@@ -24,6 +24,7 @@ class Renderer:
             raise ValueError("--visualize takes {} (comma-separated), not {}".format(
                 " and/or ".join(VISUALIZATIONS), ",".join(visualize)))
         self.colors_bgr, self.visualize, self.alpha = colors_bgr, tuple(visualize), alpha
+        self._lut = color_lut(colors_bgr)  # made once, not per frame
         self._scratch = {}  # type: Dict[str, np.ndarray]
         self._ring = []  # type: List[np.ndarray]
         self._next = 0
@@ -52,7 +53,7 @@ class Renderer:
             mask = output
         else:
             mask = self._buffer("mask", (height, width, 3))
-        colorize(ids, self.colors_bgr, out=mask)
+        colorize(ids, self.colors_bgr, out=mask, lut=self._lut)
         if len(self.visualize) == 1:
             if self.visualize == ("overlay",):
                 cv2.addWeighted(frame_bgr, 1.0 - self.alpha, mask, self.alpha, 0, dst=output)
