@@ -9,15 +9,15 @@ One pass over a calibration subset gives per-tensor ranges; from those same rang
                            unchanged (17), standard ONNX domain only;
 - `<stem>_int8_qdq_ort.onnx`   ONNX Runtime's CPU model: QDQ with uint8 activations and per-channel int8
                            weights (fuses to QLinearConv: faster than FP32 on x86 with VNNI);
-- `<stem>_<method>.cache`  TensorRT's calibration cache (text; implicit INT8, the DLA path on
-                           TensorRT 8.x) with scale = max(|min|, |max|) / 127 per tensor;
+- `<stem>_<method>.cache`  TensorRT's calibration cache (text, edgeseg/trt_cache.py; implicit INT8, the
+                           DLA path) with scale = max(|min|, |max|) / 127 per tensor;
 
 plus `ranges.json` (re-quantize with other excluded nodes without calibrating again) and a
 `manifest.json` that records the model, the images and their hashes, seed, method and outputs,
 in `calibration/<stem>_<method>_n<N>/`.
 
 Device-side module: numpy, OpenCV, onnx and onnxruntime only (onnx and onnxruntime.quantization are
-imported where needed, so reading a cache works without them). Python 3.8.
+imported where needed). Python 3.8.
 """
 import contextlib
 import copy
@@ -29,7 +29,6 @@ import os
 import random
 import re
 import shutil
-import struct
 import sys
 import tempfile
 import time
@@ -39,7 +38,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set,
 import cv2
 import numpy as np
 
-from . import __version__
+from . import __version__, trt_cache
 from .artifacts import atomic_path, file_sha256, new_artifact, read_sidecar, require_file, write_json_atomic
 from .data.pairs import resolve_listed
 from .errors import ArtifactError, ConfigError, EdgesegError, SourceError
@@ -51,10 +50,9 @@ except ImportError:  # pragma: no cover - exercised on device interpreters witho
     _ReaderBase = object  # type: ignore
 
 __all__ = [
-    "METHODS", "OP_TYPES", "TRT_ALGORITHM", "Ranges",
+    "METHODS", "OP_TYPES", "Ranges",
     "select_subset", "read_image_bgr", "ImageCalibrationReader", "check_model_input", "compute_ranges",
     "save_ranges", "load_ranges", "quantizable_nodes", "quantize_model", "quantize_from_ranges",
-    "trt_scales", "write_trt_cache", "read_trt_cache", "trt_cache_header", "trt_cache_bytes",
     "check_cache_matches", "calibrate", "read_manifest", "requantize",
 ]
 
@@ -62,17 +60,10 @@ Ranges = Dict[str, Tuple[float, float]]  # tensor name -> (lowest, highest), flo
 
 METHODS = ("minmax", "entropy", "percentile")
 OP_TYPES = ("Conv", "Gemm", "MatMul")
-# TensorRT's cache header names the calibrator that wrote it, and TensorRT ignores a cache whose header
-# differs from the algorithm of the calibrator that reads it. The cache holds only final scales (ours,
-# whatever `method` computed them), and edgeseg's builder reads caches through IInt8EntropyCalibrator2,
-# so every cache says EntropyCalibration2; the manifest records the actual method.
-TRT_ALGORITHM = "EntropyCalibration2"
-DEFAULT_TRT_VERSION = "8.5.2"  # JetPack 5.1.x (the last JetPack for Xavier NX) ships TensorRT 8.5.2
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 LABEL_DIR_NAMES = ("labels", "label", "masks", "annotations", "gtFine")  # skipped in image folders
 CLASS_WINDOW = 8          # candidates per group looked at when preferring images with new classes
 MAX_ENTROPY_BINS = 256    # cap on histogram bins before ONNX Runtime's (pure Python) entropy search
-_TRT_INTERNAL = re.compile(r"^\(Unnamed Layer\*? ?\d+\)")  # tensor names TensorRT makes up itself
 
 Log = Callable[..., None]
 
@@ -762,91 +753,12 @@ def _ort_version() -> str:
 # ------------------------------------------------------------------------------ TensorRT's cache
 
 
-def _trt_version_code(version: str) -> str:
-    """'8.5.2' -> '8502': NV_TENSORRT_VERSION, major * 1000 + minor * 100 + patch up to 8.x
-    (TensorRT 10 counts major * 10000)."""
-    parts = [int(p) for p in re.findall(r"\d+", version)[:3]] + [0, 0, 0]
-    return str(parts[0] * (10000 if parts[0] >= 10 else 1000) + parts[1] * 100 + parts[2])
-
-
-def trt_scales(ranges: Ranges) -> Dict[str, float]:
-    """TensorRT's per-tensor scale for each range: max(|min|, |max|) / 127 in float32 (1.0 where a
-    tensor was always 0: TensorRT refuses a zero scale)."""
-    scales = {}
-    for name, (low, high) in sorted(ranges.items()):
-        amax = np.float32(max(abs(low), abs(high)))
-        scale = np.float32(amax / np.float32(127.0))
-        scales[name] = float(scale) if np.isfinite(scale) and scale > 0 else 1.0
-    return scales
-
-
-def write_trt_cache(path: str, ranges: Ranges, trt_version: str = DEFAULT_TRT_VERSION) -> Dict[str, float]:
-    """TensorRT's text calibration cache: a header `TRT-<version>-<algorithm>` (TRT-8502-EntropyCalibration2)
-    and one `tensor: <scale>` line per tensor, the scale as the 8 hex digits of its big-endian
-    IEEE-754 float32 bits (as IInt8Calibrator::writeCalibrationCache writes it). Atomic."""
-    scales = trt_scales(ranges)
-    lines = ["TRT-{}-{}".format(_trt_version_code(trt_version), TRT_ALGORITHM)]
-    lines.extend("{}: {}".format(name, struct.pack(">f", scale).hex()) for name, scale in scales.items())
-    with atomic_path(path) as tmp:
-        with open(tmp, "w") as f:
-            f.write("\n".join(lines) + "\n")
-    return scales
-
-
-def _read_trt_cache_lines(path: str) -> Tuple[str, Dict[str, float]]:
-    require_file(path, "calibration cache", "run `edgeseg calibrate` to make one")
-    try:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ArtifactError("{}: not a TensorRT calibration cache ({})".format(path, exc))
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines or not re.match(r"^TRT-\d+-\w+$", lines[0]):
-        raise ArtifactError("{}: not a TensorRT calibration cache (its first line should read like "
-                            "TRT-8502-EntropyCalibration2)".format(path))
-    scales = {}
-    for number, line in enumerate(lines[1:], 2):
-        name, sep, value = line.rpartition(":")
-        value = value.strip()
-        if not sep or not re.match(r"^[0-9a-fA-F]{8}$", value):
-            raise ArtifactError("{}:{}: expected 'tensor: 8 hex digits', got {!r}".format(path, number, line[:120]))
-        scales[name.strip()] = float(struct.unpack(">f", bytes.fromhex(value))[0])
-    return lines[0], scales
-
-
-def read_trt_cache(path: str) -> Dict[str, float]:
-    """Tensor name -> scale of a TensorRT calibration cache (ArtifactError when it is not one)."""
-    return _read_trt_cache_lines(path)[1]
-
-
-def trt_cache_header(path: str) -> Dict[str, str]:
-    """The cache's header: {"version": "8502", "algorithm": "EntropyCalibration2"}."""
-    header = _read_trt_cache_lines(path)[0]
-    _, version, algorithm = header.split("-", 2)
-    return {"version": version, "algorithm": algorithm}
-
-
-def trt_cache_bytes(path: str, trt_version: Optional[str] = None) -> bytes:
-    """The cache as an IInt8Calibrator.read_calibration_cache returns it; with `trt_version` (the
-    running tensorrt.__version__), its header re-tagged for that version, since TensorRT ignores a
-    cache whose header names another version."""
-    header, _ = _read_trt_cache_lines(path)
-    with open(path, "rb") as f:
-        data = f.read()
-    if trt_version is None:
-        return data
-    _, _, algorithm = header.split("-", 2)
-    lines = data.decode("utf-8").splitlines()
-    lines[0] = "TRT-{}-{}".format(_trt_version_code(trt_version), algorithm)
-    return ("\n".join(lines) + "\n").encode("utf-8")
-
-
 def check_cache_matches(cache_path: str, onnx_path: str) -> Dict[str, float]:
     """The cache's scales, or ArtifactError when its tensors are not this model's (a calibration
     cache from another model). Names TensorRT makes up itself ("(Unnamed Layer* 12) ...") are allowed."""
-    scales = read_trt_cache(cache_path)
+    scales = trt_cache.read(cache_path).scales
     tensors = _model_tensor_names(_load_model(onnx_path))
-    foreign = [name for name in scales if name not in tensors and not _TRT_INTERNAL.match(name)]
+    foreign = [name for name in scales if name not in tensors and not trt_cache.INTERNAL_NAME.match(name)]
     known = [name for name in scales if name in tensors]
     if foreign or not known:
         examples = ", ".join(repr(n) for n in foreign[:3]) or "no tensor names at all"
@@ -994,7 +906,7 @@ def _image_records(images: Sequence[str], root: str) -> List[Dict[str, str]]:
 def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: str = "entropy",
               out_dir: str = "calibration", nodes_to_exclude: Sequence[str] = (),
               log: Log = print, spec: Optional[PreprocessSpec] = None, providers: Optional[Sequence[str]] = None,
-              trt_version: str = DEFAULT_TRT_VERSION,
+              trt_version: str = trt_cache.DEFAULT_VERSION,
               calibrator_options: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Calibrate once, write every INT8 artifact, return the manifest.
 
@@ -1056,11 +968,11 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
         written.extend([out_trt, out_trt + ".json", out_ort, out_ort + ".json"])
         save_ranges(ranges_path, ranges, method, model_sha, {"model": os.path.basename(onnx_path)})
         written.append(ranges_path)
-        write_trt_cache(cache_path, ranges, trt_version)
+        trt_cache.write(cache_path, trt_cache.scales_from_ranges(ranges), trt_version)
         written.append(cache_path)
         check_cache_matches(cache_path, onnx_path)
-        log("TensorRT calibration cache: {} ({} tensors, TRT-{}-{})".format(
-            cache_path, len(ranges), _trt_version_code(trt_version), TRT_ALGORITHM))
+        log("TensorRT calibration cache: {} ({} tensors, {}; `edgeseg build` re-tags it for the TensorRT that "
+            "builds)".format(cache_path, len(ranges), trt_cache.header_for(trt_version)))
         manifest = {
             "stage": "calibrate",
             "model": {"file": os.path.basename(onnx_path), "path": _relative(onnx_path, folder),
@@ -1079,7 +991,7 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
             "ranges": {"file": "ranges.json", "tensors": len(ranges), "sha256": file_sha256(ranges_path)},
             "outputs": _output_records(folder, {"tensorrt_qdq": out_trt, "onnxruntime_int8": out_ort,
                                                 "tensorrt_cache": cache_path}),
-            "trt_cache_header": "TRT-{}-{}".format(_trt_version_code(trt_version), TRT_ALGORITHM),
+            "trt_cache_header": trt_cache.header_for(trt_version),
             "versions": {"edgeseg": __version__, "onnxruntime": _ort_version(), "numpy": np.__version__,
                          "opencv": cv2.__version__},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -1134,7 +1046,7 @@ def read_manifest(manifest_path: str) -> Dict[str, Any]:
                 path, os.path.basename(manifest_path)))
         resolved[key] = path
     if "tensorrt_cache" in resolved:
-        read_trt_cache(resolved["tensorrt_cache"])  # proved to be a TensorRT calibration cache
+        trt_cache.read(resolved["tensorrt_cache"])  # proved to be a TensorRT calibration cache
     return dict(manifest, outputs=resolved, folder=folder)
 
 

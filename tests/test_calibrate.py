@@ -15,7 +15,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from conftest import PROBE_SIZE, REPO
-from edgeseg import calibrate as cal
+from edgeseg import calibrate as cal, trt_cache
 from edgeseg.errors import ArtifactError, ConfigError, SourceError
 from edgeseg.preprocess import PreprocessSpec, Preprocessor
 
@@ -278,7 +278,8 @@ def test_ranges_are_the_manifests_images_recomputed_here(probe_calibrated):
     assert expected != ranges(images[:half]) and expected != ranges(images[half:])  # either half misses an extreme
     saved, _ = cal.load_ranges(os.path.join(probe_calibrated["folder"], "ranges.json"))
     assert {name: saved[name] for name in expected} == expected
-    scales = cal.read_trt_cache(os.path.join(probe_calibrated["folder"], manifest["outputs"]["tensorrt_cache"]["file"]))
+    scales = trt_cache.read(os.path.join(probe_calibrated["folder"],
+                                         manifest["outputs"]["tensorrt_cache"]["file"])).scales
     for name, (low, high) in expected.items():
         assert scales[name] == pytest.approx(max(-low, high) / 127, rel=1e-6), name
 
@@ -307,15 +308,15 @@ def test_trt_cache_round_trips_the_ranges(calibrated, fp32_model):
     assert lines[0] == "TRT-8502-EntropyCalibration2"
     name, hexscale = lines[1].rsplit(": ", 1)
     assert len(hexscale) == 8 and struct.unpack(">f", bytes.fromhex(hexscale))[0] > 0
-    scales = cal.read_trt_cache(calibrated["cache"])
+    cache = trt_cache.read(calibrated["cache"])
+    scales = cache.scales
     assert set(scales) == set(ranges) and "input" in scales and "logits" in scales
     for tensor, (low, high) in ranges.items():
         amax = max(abs(low), abs(high))
         expected = np.float32(amax) / np.float32(127) if amax > 0 else 1.0
         assert scales[tensor] == pytest.approx(float(expected), rel=1e-7), tensor
     assert cal.check_cache_matches(calibrated["cache"], fp32_model) == scales
-    assert cal.trt_cache_header(calibrated["cache"]) == {"version": "8502", "algorithm": "EntropyCalibration2"}
-    assert cal.trt_cache_bytes(calibrated["cache"], "10.3.0").splitlines()[0] == b"TRT-100300-EntropyCalibration2"
+    assert (cache.version, cache.algorithm) == ("8502", "EntropyCalibration2")
 
 
 def test_cache_from_another_model_is_refused(calibrated, tmp_path):
@@ -326,7 +327,7 @@ def test_cache_from_another_model_is_refused(calibrated, tmp_path):
     bad = tmp_path / "bad.cache"
     bad.write_text("hello\nx: 1\n")
     with pytest.raises(ArtifactError, match="not a TensorRT calibration cache"):
-        cal.read_trt_cache(str(bad))
+        trt_cache.read(str(bad))
 
 
 def test_manifest_records_everything_and_repeats(calibrated, fp32_model, street_set, tmp_path):
@@ -419,7 +420,7 @@ def test_interrupted_calibration_leaves_nothing(fp32_model, street_set, tmp_path
     def fail(*_args, **_kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(cal, "write_trt_cache", fail)  # after both models were written
+    monkeypatch.setattr(trt_cache, "write", fail)  # after both models were written
     with pytest.raises(RuntimeError, match="disk full"):
         cal.calibrate(model, street_set, num=3, method="minmax", out_dir=str(tmp_path / "calibration"), log=quiet)
     assert_nothing_written(tmp_path, model)
@@ -477,7 +478,8 @@ def test_module_works_without_torch(calibrated):
     script = ("import sys; sys.modules['torch'] = sys.modules['torchvision'] = None\n"
               "import edgeseg.calibrate as c, onnxruntime.quantization as q\n"
               "assert issubclass(c.ImageCalibrationReader, q.CalibrationDataReader)\n"
-              "print(len(c.read_trt_cache(sys.argv[1])))")
+              "import edgeseg.trt_cache as t\n"
+              "print(len(t.read(sys.argv[1]).scales))")
     result = subprocess.run([sys.executable, "-c", script, calibrated["cache"]], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, universal_newlines=True,
                             env=dict(os.environ, PYTHONPATH=REPO))
@@ -487,7 +489,7 @@ def test_module_works_without_torch(calibrated):
 def test_calibration_caches_are_read_on_python38(python38_envs, calibrated):
     """The device interpreter (no torch, maybe no onnx) reads caches."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, "tests", "torch_blocker"), REPO]))
-    code = "import sys, edgeseg.calibrate as c; print(len(c.read_trt_cache(sys.argv[1])))"
+    code = "import sys, edgeseg.trt_cache as c; print(len(c.read(sys.argv[1]).scales))"
     result = subprocess.run([python38_envs["EDGESEG_PY38"], "-c", code, calibrated["cache"]], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
     assert result.returncode == 0 and int(result.stdout.split()[-1]) > 100, result.stdout

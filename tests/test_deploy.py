@@ -80,7 +80,7 @@ def engines(models):
     scores = ("--keep-scores", "--preprocess", "host")  # what DeepStream's nvinfer takes
     cli_ok("build", models["probs"], "--precision", "fp16", "-o", built["fp16"], *scores, env=with_double())
     cli_ok("build", models["probs"], "--precision", "int8", "--calibration", models["manifest"], "--dla-core", "1",
-           "-o", built["dla_int8"], *scores, env=with_double("10"))
+           "-o", built["dla_int8"], *scores, env=with_double("10.3"))
     return built
 
 

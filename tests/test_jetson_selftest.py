@@ -50,7 +50,7 @@ def test_without_tensorrt_it_says_where_it_runs(tmp_path):
     assert result.returncode == 2 and "runs on a Jetson" in result.stdout
 
 
-@pytest.mark.parametrize("flavour", ["8.5", "10"])
+@pytest.mark.parametrize("flavour", ["8.5", "10.3", "10.16"])
 def test_every_variant_of_the_probe_passes_under_the_tensorrt_double(tmp_path, flavour):
     result = under_double(tmp_path, flavour)
     assert result.returncode == 0, result.stdout[-3000:]
@@ -71,7 +71,7 @@ def test_every_variant_of_the_probe_passes_under_the_tensorrt_double(tmp_path, f
 
 @pytest.mark.parametrize("fault", ["ignore-input", "swap-classes"])
 def test_a_broken_engine_fails_the_self_test(tmp_path, fault):
-    result = under_double(tmp_path, "10", EDGESEG_TRT_DOUBLE_FAULT=fault)
+    result = under_double(tmp_path, "10.3", EDGESEG_TRT_DOUBLE_FAULT=fault)
     assert result.returncode == 1, result.stdout[-3000:]
     assert "1 of 7 passed" in result.stdout
     table = rows(result.stdout)
@@ -119,7 +119,7 @@ def test_your_models_are_informational_rows(tmp_path):
     write_probe_model(str(onnx_dir / "mine.onnx"), PROBE_SIZE)
     quantized_model(str(onnx_dir / "quantized.onnx"))
     (onnx_dir / "broken.onnx").write_text("not a model")
-    result = under_double(tmp_path / "out", "10", "--onnx-dir", str(onnx_dir))
+    result = under_double(tmp_path / "out", "10.3", "--onnx-dir", str(onnx_dir))
     assert result.returncode == 1 and "Traceback" not in result.stdout, result.stdout[-3000:]
     assert "7 of 7 passed" in result.stdout
     assert "your models: 6 rows informational (agreement with ONNX Runtime only), 7 failed" in result.stdout

@@ -1,8 +1,9 @@
 """The TensorRT glue (build_engine, TensorRTBackend) against a test double of TensorRT and pycuda.
 
-tests/trt_double holds a FAKE of their Python APIs in two flavours, TensorRT 8.5 (JetPack 5.1) and
-10.x: it shows the glue takes the right API branch and moves the right bytes, not that TensorRT
-works (the tests marked `tensorrt` in test_tensorrt.py do that on a device). The double is put in
+tests/trt_double holds a FAKE of their Python APIs, one flavour per supported TensorRT (8.5 for JetPack
+5.1, 10.3 for JetPack 6, the newest 10.x, and 11), each cut to its version's REAL surface
+(test_trt_surface.py): it shows the glue takes the right API branch and moves the right bytes, not that
+TensorRT works (the tests marked `tensorrt` in test_tensorrt.py do that on a device). The double is put in
 sys.modules for one test at a time and removed afterwards, so a real `import tensorrt` elsewhere in
 the session is untouched.
 """
@@ -23,7 +24,11 @@ ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 DOUBLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trt_double")
-FLAVOURS = {"8.5": "8.5.2.2", "10": "10.3.0"}
+FLAVOURS = {"8.5": "8.5.2.2", "10.3": "10.3.0", "10.16": "10.16.1.11", "11": "11.4.0.106"}
+FP16_FLAVOURS = ("8.5", "10.3", "10.16")  # TensorRT 11 builds strongly typed networks only
+GPUS = {"8.5": ("Xavier", "72"), "10.3": ("Orin", "87"), "10.16": ("Orin", "87"), "11": ("Thor", "110")}
+HEADERS = {"8.5": "TRT-8502-EntropyCalibration2", "10.3": "TRT-100300-EntropyCalibration2",
+           "10.16": "TRT-101601-EntropyCalibration2"}  # what each TensorRT writes and reads
 CACHE = "TRT-8502-EntropyCalibration2\ninput: 3c010a14\nconv: 3d8a6c2e\nrelu: 3d8a6c2e\n"
 
 
@@ -56,7 +61,7 @@ def load_double(monkeypatch):
     _purge()
 
 
-@pytest.fixture(params=sorted(FLAVOURS))
+@pytest.fixture(params=FP16_FLAVOURS)
 def double(request, load_double):
     trt, cuda = load_double(request.param)
     return request.param, trt, cuda
@@ -132,7 +137,7 @@ def test_tensorrt_is_available_under_the_double(double):
     assert t.tensorrt_available() is True
     env = t.environment()
     assert env["tensorrt_version"] == FLAVOURS[flavour] and "test double" in env["cuda_device"]
-    assert env["compute_capability"] == ("8.7" if flavour == "10" else "7.2")
+    assert env["compute_capability"].replace(".", "") == GPUS[flavour][1]
 
 
 def test_fp16_build_takes_this_flavours_api(double, tmp_path):
@@ -143,12 +148,9 @@ def test_fp16_build_takes_this_flavours_api(double, tmp_path):
     assert record["onnx_sha256"] == file_sha256(onnx_path) and record["dla_core"] is None
     assert "int8_mode" not in record and record["timing_cache"] is None
     assert "set_flag(FP16)" in trt.CALLS and plan(engine)["flags"] == ["FP16"]
-    if flavour == "8.5":
-        assert {"Builder.create_network(1)", "max_workspace_size", "Builder.build_engine"} <= set(trt.CALLS)
-        assert "Builder.build_serialized_network" not in trt.CALLS
-    else:
-        assert {"Builder.create_network(0)", "set_memory_pool_limit", "Builder.build_serialized_network"} \
-            <= set(trt.CALLS)
+    # EXPLICIT_BATCH (value 0 in 8.x and 10.x: 8.x needs it for ONNX, 10.x ignores it), then the named-tensor API
+    assert {"Builder.create_network(1)", "set_memory_pool_limit(WORKSPACE)", "Builder.build_serialized_network"} \
+        <= set(trt.CALLS)
     assert os.path.getsize(engine + ".log") > 0
 
 
@@ -182,13 +184,33 @@ def test_int8_explicit_from_qdq_nodes(double, tmp_path):
 
 
 def test_int8_implicit_from_a_calibration_cache(double, tmp_path):
-    _, trt, _ = double
+    """`calibrate` writes 8.5.2's header; TensorRT skips a cache that names another version (the double
+    too), so build hands it over tagged for the TensorRT that builds, and records both headers."""
+    flavour, trt, _ = double
     cache = write_cache(tmp_path / "calibration.cache")
     engine, record = build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="int8", calibration_cache=cache)
     assert (record["precision"], record["int8_mode"]) == ("int8", "implicit-cache")
     assert record["calibration_cache"] == cache and record["calibration_cache_sha256"] == file_sha256(cache)
     assert "read_calibration_cache" in trt.CALLS
     assert plan(engine)["int8_scales"] == {"input": "3c010a14", "conv": "3d8a6c2e", "relu": "3d8a6c2e"}
+    assert record["calibration_cache_header"] == HEADERS[flavour]
+    assert record.get("calibration_cache_retagged_from") == (None if flavour == "8.5" else CACHE.split()[0])
+    assert open(cache).read() == CACHE  # the input is never rewritten
+    assert "ignoring the cache" not in open(engine + ".log").read()
+
+
+def test_the_double_skips_a_cache_from_another_tensorrt(load_double):
+    """What the re-tagging is for: handed the cache as written, TensorRT 10 takes no scales and fails."""
+    trt, _ = load_double("10.3")
+    from edgeseg.runtime.trt_compat import cache_calibrator, capturing_logger
+
+    lines = []
+    builder = trt.Builder(capturing_logger(trt, lines, trt.ILogger.Severity.INFO))
+    network, config = builder.create_network(1), builder.create_builder_config()
+    config.set_flag(trt.BuilderFlag.INT8)
+    config.int8_calibrator = cache_calibrator(trt, CACHE.encode())
+    assert builder.build_serialized_network(network, config) is None
+    assert "ignoring the cache" in lines[0] and "no scaling factors" in lines[-1]
 
 
 def test_int8_needs_qdq_nodes_or_a_cache(double, tmp_path):
@@ -197,12 +219,45 @@ def test_int8_needs_qdq_nodes_or_a_cache(double, tmp_path):
         build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="int8")
 
 
-def test_a_tensorrt_without_the_calibrator_api_points_to_qdq(load_double, tmp_path, monkeypatch):
-    trt, _ = load_double("10")
-    monkeypatch.delattr(trt, "IInt8EntropyCalibrator2")  # as in TensorRT 11
-    with pytest.raises(ConfigError, match="no implicit INT8.*Q/DQ"):
-        build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="int8",
-              calibration_cache=write_cache(tmp_path / "c.cache"))
+# --- TensorRT 11: strongly typed networks only ------------------------------------------------------
+
+
+def test_tensorrt_11_builds_fp32_and_qdq_int8_and_refuses_the_rest(load_double, tmp_path):
+    """No FP16/INT8 builder flags and no calibrators: fp16 would silently be FP32, and implicit INT8 (the
+    calibration cache, the DLA path) does not exist; each is refused in one line naming the way out."""
+    trt, cuda = load_double("11")
+    from edgeseg.runtime.tensorrt import TensorRTBackend
+
+    model = conv_relu(tmp_path / "m.onnx")
+    engine, record = build(tmp_path, model, precision="fp32")
+    assert record["precision"] == "fp32" and "Builder.create_network(0)" in trt.CALLS  # no EXPLICIT_BATCH in 11
+    assert not any(call.startswith("set_flag") for call in trt.CALLS)
+    engine, record = build(tmp_path, qdq_conv(tmp_path / "q.onnx"), precision="int8")
+    assert (record["precision"], record["int8_mode"], plan(engine)["flags"]) == ("int8", "explicit-qdq", [])
+    batch = np.random.RandomState(3).rand(1, 3, 8, 8).astype(np.float32)
+    with TensorRTBackend(engine, sidecar=record) as backend:
+        np.testing.assert_array_equal(backend.infer(batch), reference(str(tmp_path / "q.onnx"), batch))
+    for options, message in [(dict(precision="fp16"), r"m\.onnx: TensorRT 11\.4\.0\.106 builds strongly typed "
+                                                      r"networks only .*silently build FP32; build fp32, or int8"),
+                             (dict(precision="fp16", dla_core=0), "strongly typed networks only"),
+                             (dict(precision="int8", calibration_cache=write_cache(tmp_path / "c.cache")),
+                              "no implicit INT8 .*Q/DQ model")]:
+        with pytest.raises(ConfigError, match=message) as error:
+            build(tmp_path, model, **options)
+        assert "\n" not in str(error.value)
+
+
+def test_a_tensorrt_older_than_8_5_is_refused_by_name(load_double, tmp_path, monkeypatch):
+    """TensorRT 8.4 (JetPack 5.0.2) lacks the named-tensor API every code path uses."""
+    from edgeseg.runtime.tensorrt import tensorrt_available
+
+    trt, _ = load_double("8.5")
+    monkeypatch.delattr(trt.IExecutionContext, "execute_async_v3")
+    monkeypatch.setattr(trt, "__version__", "8.4.1.5")
+    with pytest.raises(ConfigError, match=r"TensorRT 8\.4\.1\.5 is not supported \(it lacks IExecutionContext\."
+                                          r"execute_async_v3\); edgeseg supports TensorRT 8\.5 .*JetPack 5\.1"):
+        build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="fp16")
+    assert tensorrt_available() is False
 
 
 def test_calibration_cache_is_checked(tmp_path):
@@ -400,15 +455,109 @@ def test_backend_runs_the_engine_through_this_flavours_execute(double, tmp_path,
         assert (backend.input_spec.name, backend.input_spec.shape) == ("input", (1, 3, 8, 8))
         assert (backend.output_spec.name, backend.output_spec.shape) == ("output", (1, 4, 8, 8))
         assert backend.describe() == "TensorRT {} on {} (sm_{})".format(
-            FLAVOURS[flavour], cuda.Device(0).name(), "87" if flavour == "10" else "72")
+            FLAVOURS[flavour], cuda.Device(0).name(), GPUS[flavour][1])
         out, again = backend.infer(batch), backend.infer(batch * 2)
     np.testing.assert_array_equal(out, reference(onnx_path, batch))
     np.testing.assert_array_equal(again, reference(onnx_path, batch * 2))
-    used, unused = ("execute_async_v3", "execute_async_v2") if flavour == "10" else ("execute_async_v2",
-                                                                                      "execute_async_v3")
-    assert trt.CALLS.count(used) == 2 and unused not in trt.CALLS
-    assert ("set_tensor_address" in trt.CALLS) == (flavour == "10")
-    assert cuda.MEMORY == {} and cuda.CONTEXTS == [] and "Context.detach" in cuda.CALLS  # freed, popped
+    assert trt.CALLS.count("execute_async_v3") == 2 and trt.CALLS.count("set_tensor_address") == 2
+    assert cuda.MEMORY == {} and cuda.RETAINS == {0: 0}  # freed, and the primary context released
+    assert cuda.context_stacks()[1] == []  # nothing left on this thread's pycuda stack
+
+
+def test_a_backend_closed_from_another_thread_releases_its_context(double, tmp_path):
+    """Real pycuda skips the release when detach() runs in a thread other than the opener's and the
+    context is not current there; the backend detaches while its context is current, from any thread."""
+    import threading
+
+    from edgeseg.runtime.tensorrt import TensorRTBackend
+
+    _, _, cuda = double
+    onnx_path = conv_relu(tmp_path / "m.onnx")
+    engine, record = build(tmp_path, onnx_path, precision="fp16")
+    batch = np.random.RandomState(4).rand(1, 3, 8, 8).astype(np.float32)
+    backend = TensorRTBackend(engine, sidecar=record).open()
+    results, errors = [], []
+
+    def in_another_thread(work):
+        def run():
+            try:
+                results.append(work())
+            except Exception as exc:  # surfaced below
+                errors.append(exc)
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+
+    in_another_thread(lambda: backend.infer(batch).copy())  # a stream loop's worker
+    in_another_thread(backend.close)  # a signal handler, a finalizer
+    assert errors == [] and cuda.RETAINS == {0: 0} and cuda.MEMORY == {}
+    np.testing.assert_array_equal(results[0], reference(onnx_path, batch))
+    assert cuda.context_stacks() == ([], [])  # the opener's thread never had it pushed
+
+
+def test_a_dynamic_engine_runs_each_shape_its_profile_allows(double, tmp_path):
+    """A dynamic input gets an optimization profile at build; each new frame size sets the input shape,
+    reallocates for the output shape TensorRT resolves, and a size outside the profile is refused."""
+    from edgeseg.runtime.tensorrt import TensorRTBackend
+
+    _, trt, _ = double
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["input", "weight", "bias"], ["conv_out"], name="conv", pads=[1, 1, 1, 1]),
+         helper.make_node("Relu", ["conv_out"], ["output"], name="relu")], "dynamic",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, "height", "width"])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 4, "height", "width"])], initializer=_weights())
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 7
+    onnx_path = str(tmp_path / "dynamic.onnx")
+    onnx.save(model, onnx_path)
+    with pytest.raises(ConfigError, match=r"input input has dynamic shape \[1, 3, -1, -1\]; give its"):
+        build(tmp_path, onnx_path, precision="fp16")
+    profile = {"input": ((1, 3, 8, 8), (1, 3, 16, 16), (1, 3, 32, 24))}
+    engine, record = build(tmp_path, onnx_path, precision="fp16", input_shapes=profile)
+    assert record["input_shapes"] == {"input": [[1, 3, 8, 8], [1, 3, 16, 16], [1, 3, 32, 24]]}
+    assert record["io"]["inputs"][0]["shape"] == [1, 3, 16, 16]  # the opt shape
+    rng = np.random.RandomState(5)
+    with TensorRTBackend(engine, sidecar=record) as backend:
+        assert backend.input_spec.is_dynamic
+        for height, width in [(16, 16), (8, 20), (32, 24), (16, 16)]:
+            batch = rng.rand(1, 3, height, width).astype(np.float32)
+            out = backend.infer(batch)
+            assert out.shape == (1, 4, height, width)
+            np.testing.assert_array_equal(out, reference(onnx_path, batch))
+        with pytest.raises(ConfigError, match=r"input shape \[1, 3, 40, 24\] is outside the engine's optimization "
+                                              r"profile"):
+            backend.infer(rng.rand(1, 3, 40, 24).astype(np.float32))
+    assert trt.CALLS.count("set_input_shape") == 5
+
+
+def test_tensors_numpy_cannot_hold_are_named(load_double, tmp_path):
+    """An engine with a BF16 output (TensorRT 10): one line naming the tensor, not nptype's bare TypeError."""
+    from edgeseg.runtime.tensorrt import TensorRTBackend
+
+    trt, _ = load_double("10.3")
+    engine, record = build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="fp16")
+    built = plan(engine)
+    built["io"][1]["dtype"] = int(trt.DataType.BF16)
+    with open(engine, "w") as f:
+        json.dump(built, f)
+    with pytest.raises(TypeError):
+        trt.nptype(trt.DataType.BF16)  # as the real tensorrt.nptype
+    with pytest.raises(ArtifactError, match=r"model\.engine: tensor 'output' is BF16, which numpy cannot hold; "
+                                            r"export the model with float32"):
+        TensorRTBackend(engine).open()
+
+
+def test_a_refused_tensor_address_is_an_error(double, tmp_path, monkeypatch):
+    """set_tensor_address returns False when TensorRT refuses (an unknown name, a misaligned address)."""
+    from edgeseg.runtime.tensorrt import TensorRTBackend
+
+    _, trt, cuda = double
+    engine, record = build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="fp16")
+    monkeypatch.setattr(trt.IExecutionContext, "set_tensor_address", lambda self, name, memory: False)
+    with pytest.raises(ArtifactError, match=r"model\.engine: TensorRT refused the device address of tensor "
+                                            r"'input'"):
+        TensorRTBackend(engine, sidecar=record).open()
+    assert cuda.MEMORY == {} and cuda.RETAINS == {0: 0}  # cleaned up
 
 
 FRAMES = (11, 12, 13, 14)  # synthetic scenes whose probe class maps all differ
@@ -449,9 +598,16 @@ def test_backend_answers_the_probe_exactly_frame_after_frame(double, tmp_path, p
     assert all(not stream.pending for stream in cuda.STREAMS.values())
 
 
+def _pushed_context(cuda):
+    cuda.init()
+    context = cuda.Device(0).retain_primary_context()
+    context.push()
+    return context
+
+
 def test_the_pycuda_double_copies_only_when_the_stream_is_synchronized(load_double):
-    _, cuda = load_double("10")
-    cuda.CONTEXTS.append(cuda.Context())
+    _, cuda = load_double("10.3")
+    context = _pushed_context(cuda)
     try:
         stream, device = cuda.Stream(), cuda.mem_alloc(16)
         host_in = np.arange(4, dtype=np.float32)
@@ -470,13 +626,52 @@ def test_the_pycuda_double_copies_only_when_the_stream_is_synchronized(load_doub
         np.testing.assert_array_equal(host_out, [1, 1, 1, 1])
         device.free()
     finally:
-        cuda.CONTEXTS.pop()
-    with pytest.raises(cuda.LogicError, match="no current CUDA context"):
+        context.detach()
+    with pytest.raises(cuda.LogicError, match="invalid device context"):
         cuda.memcpy_dtoh_async(host_out, device, stream)
 
 
+def test_the_pycuda_double_is_as_strict_about_contexts_as_pycuda(load_double):
+    """What real pycuda does (src/cpp/cuda.hpp), so the backend is tested against it."""
+    import threading
+
+    _, cuda = load_double("10.3")
+    with pytest.raises(cuda.LogicError, match="initialization"):
+        cuda.Device(0)
+    cuda.init()
+    for call in (lambda: cuda.mem_alloc(4), lambda: cuda.pagelocked_empty((2,), np.float32), cuda.Stream):
+        with pytest.raises(cuda.LogicError, match="invalid device context"):
+            call()  # no current context
+    with pytest.raises(cuda.LogicError, match="cannot pop non-current context"):
+        cuda.Context.pop()
+    # detach() of a primary context that is not current: pushed, released, and LEFT current at CUDA's level
+    context = cuda.Device(0).retain_primary_context()
+    context.detach()
+    assert cuda.RETAINS == {0: 0} and cuda.context_stacks() == ([0], [])
+    with pytest.raises(cuda.LogicError, match="cannot detach from invalid context"):
+        context.detach()
+    # from another thread, not current there: pycuda skips the release
+    context = cuda.Device(0).retain_primary_context()
+    thread = threading.Thread(target=context.detach)
+    thread.start()
+    thread.join()
+    assert cuda.RETAINS == {0: 1}
+    # memory allocated in one thread cannot be freed from another where its context is not current
+    context = cuda.Device(0).retain_primary_context()
+    context.push()
+    allocation = cuda.mem_alloc(8)
+    cuda.Context.pop()
+    errors = []
+    thread = threading.Thread(target=lambda: errors.append(pytest.raises(cuda.LogicError, allocation.free)))
+    thread.start()
+    thread.join()
+    assert "out-of-thread" in str(errors[0].value)
+    allocation.free()  # in its own thread: activated, freed, deactivated
+    assert int(allocation) not in cuda.MEMORY and cuda.context_stacks()[1] == []
+
+
 def test_execution_waits_for_the_stream_too(double, tmp_path):
-    """execute_async_v2/v3 enqueue on the stream: the output buffer is written at synchronize, from the
+    """execute_async_v3 enqueues on the stream: the output buffer is written at synchronize, from the
     input copied before it; the calls return what TensorRT returns (bool)."""
     flavour, trt, cuda = double
     onnx_path = conv_relu(tmp_path / "m.onnx")
@@ -486,16 +681,18 @@ def test_execution_waits_for_the_stream_too(double, tmp_path):
     context = engine.create_execution_context()
     batch = np.random.RandomState(2).rand(1, 3, 8, 8).astype(np.float32)
     out = np.full((1, 4, 8, 8), np.nan, np.float32)
-    cuda.CONTEXTS.append(cuda.Context())
+    cuda_context = _pushed_context(cuda)
     try:
         stream, buffers = cuda.Stream(), [cuda.mem_alloc(batch.nbytes), cuda.mem_alloc(out.nbytes)]
-        if flavour == "10":
-            assert context.set_tensor_address("input", int(buffers[0])) is True
-            assert context.set_tensor_address("output", int(buffers[1])) is True
-            assert context.set_tensor_address("nonexistent", int(buffers[1])) is False
+        assert context.execute_async_v3(stream.handle) is False  # no tensor address set yet
+        assert context.set_tensor_address("input", int(buffers[0])) is True
+        assert context.set_tensor_address("output", int(buffers[1])) is True
+        assert context.set_tensor_address("nonexistent", int(buffers[1])) is False
         cuda.memcpy_htod_async(buffers[0], batch, stream)
-        run = ((lambda handle: context.execute_async_v3(handle)) if flavour == "10" else
-               (lambda handle: context.execute_async_v2([int(b) for b in buffers], handle)))
+
+        def run(handle):
+            return context.execute_async_v3(handle)
+
         assert run(stream.handle) is True
         assert not cuda.MEMORY[int(buffers[1])].any()  # enqueued, not run
         cuda.memcpy_dtoh_async(out, buffers[1], stream)
@@ -504,7 +701,7 @@ def test_execution_waits_for_the_stream_too(double, tmp_path):
         np.testing.assert_array_equal(out, reference(onnx_path, batch))
         assert run(12345) is False  # not a stream
     finally:
-        cuda.CONTEXTS.pop()
+        cuda_context.detach()
 
 
 @pytest.mark.parametrize("fault", ["ignore-input", "swap-classes"])
@@ -514,7 +711,7 @@ def test_the_double_injects_engine_faults(load_double, tmp_path, monkeypatch, pr
     from edgeseg.runtime import open_artifact
     from edgeseg.runtime.builder import build as build_artifact
 
-    load_double("10")
+    load_double("10.3")
     source = probe_onnx if kind == "logits" else probe_classmap_onnx
     engine, _, _ = build_artifact(source, str(tmp_path / "probe_fp16.engine"), "fp16")
     frames, expected = probe_frames()
@@ -537,7 +734,7 @@ def test_engine_from_another_tensorrt_is_refused(load_double, tmp_path):
     engine, record = build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="fp16")
     with pytest.raises(ArtifactError, match=r"TensorRT 7\.1\.3 on .*TensorRT 8\.5\.2\.2 on .*edgeseg build"):
         TensorRTBackend(engine, sidecar=dict(record, tensorrt_version="7.1.3")).open()
-    load_double("10")  # the Orin's TensorRT meets the Xavier's engine
+    load_double("10.3")  # the Orin's TensorRT meets the Xavier's engine
     with pytest.raises(ArtifactError, match=r"engine was built with TensorRT 8\.5\.2\.2 on Xavier.* this device "
                                             r"has TensorRT 10\.3\.0 on Orin"):
         TensorRTBackend(engine, sidecar=record).open()

@@ -10,11 +10,10 @@ output, pixels whose best logit is <= 0 stay unlabelled, so export `--output-kin
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
-from .. import __version__
+from .. import __version__, trt_cache
 from ..artifacts import copy_file_atomic, file_sha256, write_bytes_atomic
 from ..errors import ConfigError, redact
 from ..preprocess import PreprocessSpec
-from ..runtime.tensorrt import read_calibration_cache
 from .facts import ArtifactFacts, describe
 
 NETWORK_MODE = {"fp32": 0, "int8": 1, "fp16": 2}
@@ -92,7 +91,7 @@ def _plan_engine(facts: ArtifactFacts, precision: Optional[str], dla_core: Optio
             plan.notes.append("calibration cache {} changed since the engine was built: not shipped; DeepStream "
                               "cannot rebuild this INT8 engine".format(cache))
         elif cache:
-            read_calibration_cache(cache)  # only a TensorRT calibration cache is copied to the device
+            trt_cache.read(cache)  # only a TensorRT calibration cache is copied to the device
             plan.calibration = plan.add(cache)
         else:
             plan.notes.append("calibration cache {} not found: DeepStream cannot rebuild this INT8 engine".format(

@@ -1,39 +1,28 @@
-"""TensorRT backend and engine builder (TensorRT 8.5 on JetPack 5.1 through TensorRT 10.x).
+"""TensorRT backend and engine builder (TensorRT 8.5 on JetPack 5.1 through 10.x and 11.x).
 
-`tensorrt` and `pycuda` are imported inside functions, so this module imports anywhere. API
-differences between TensorRT versions are detected with `hasattr`, never from version strings.
+`tensorrt` and `pycuda` are imported inside functions, so this module imports anywhere. What differs
+between TensorRT versions lives in trt_compat.py and is detected from the API, never from version strings.
 """
 import collections
 import json
 import os
-import re
 import threading
 import time
 from typing import Any, Dict, List, MutableSequence, Optional, Tuple
 
 import numpy as np
 
-from .. import envinfo
+from .. import envinfo, trt_cache
 from ..artifacts import file_sha256, require_file, write_bytes_atomic, write_json_atomic
 from ..errors import ArtifactError, ConfigError
 from .base import IN_FLIGHT, Backend, TensorSpec
+from .trt_compat import (cache_calibrator, capturing_logger, import_tensorrt, last_error, network_flags,
+                         numpy_dtype, strongly_typed_only)
 
 PRECISIONS = ("fp32", "fp16", "int8")
-CALIBRATE = "calibrate first: `edgeseg calibrate MODEL.onnx --data DIR`"
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
-_CACHE_HEADER = re.compile(r"^TRT-(\d+)-(\w+)$")
-_CACHE_LINE = re.compile(r"^\S.*: [0-9a-fA-F]{1,8}$")
 REBUILD = "rebuild it on this device with `edgeseg build MODEL.onnx`"
-SEVERITIES = ("INTERNAL_ERROR", "ERROR", "WARNING", "INFO", "VERBOSE")  # trt.ILogger.Severity, by value
 Shape = Tuple[int, ...]
-
-
-def _import_trt():
-    try:
-        import tensorrt
-    except Exception:  # ImportError, or its native libraries fail to load
-        raise ConfigError("TensorRT is not installed; on a Jetson it comes with JetPack (python3-libnvinfer)")
-    return tensorrt
 
 
 def _import_cuda():
@@ -47,7 +36,7 @@ def _import_cuda():
 def tensorrt_available() -> bool:
     """True when both TensorRT and pycuda import."""
     try:
-        _import_trt()
+        import_tensorrt()
         _import_cuda()
     except ConfigError:
         return False
@@ -59,7 +48,9 @@ def environment() -> Dict[str, Optional[str]]:
     keys = ("tensorrt_version", "pycuda_version", "cuda_device", "compute_capability")
     env = {key: None for key in keys}  # type: Dict[str, Optional[str]]
     try:
-        env["tensorrt_version"] = _import_trt().__version__
+        import tensorrt
+
+        env["tensorrt_version"] = tensorrt.__version__
     except Exception:
         pass
     try:
@@ -74,26 +65,6 @@ def environment() -> Dict[str, Optional[str]]:
     except Exception:  # no pycuda, no driver, no device
         pass
     return env
-
-
-def _logger(trt, lines: MutableSequence[str], min_severity):
-    """A TensorRT logger that appends "[SEVERITY] message" to `lines` for `min_severity` and worse."""
-    floor = int(min_severity)
-
-    class CapturingLogger(trt.ILogger):
-        def __init__(self) -> None:
-            trt.ILogger.__init__(self)
-
-        def log(self, severity, msg) -> None:
-            if int(severity) <= floor:
-                lines.append("[{}] {}".format(SEVERITIES[int(severity)], msg))
-
-    return CapturingLogger()
-
-
-def _last_error(lines: MutableSequence[str]) -> str:
-    errors = [line for line in lines if line.startswith(("[ERROR]", "[INTERNAL_ERROR]"))]
-    return " ".join(errors[-1].split()) if errors else "no error message"
 
 
 def _device_text(version: Optional[str], gpu: Optional[str], capability: Optional[str]) -> str:
@@ -118,8 +89,8 @@ def check_engine_compatible(sidecar: Dict[str, Any], engine_path: str) -> None:
 class TensorRTBackend(Backend):
     """A serialized TensorRT engine run through pycuda on CUDA device 0's primary context.
 
-    Every CUDA call pushes that context and pops it afterwards, so any thread may call `infer`
-    (calls are serialized by a lock). Buffers are allocated once per input shape. The input is copied to
+    Every CUDA call pushes that context and pops it afterwards, so any thread may call `infer` or
+    `close` (calls are serialized by a lock). Buffers are allocated once per input shape. The input is copied to
     the device straight from a page-locked buffer that `input_buffer` handed out (else once into one),
     and the output is returned in the next of a ring of IN_FLIGHT page-locked buffers, without a copy.
     """
@@ -134,7 +105,6 @@ class TensorRTBackend(Backend):
         self._cuda = None  # pycuda.driver, once open
         self._cuda_context = None
         self._runtime = self._engine = self._context = self._stream = None
-        self._named = False  # named-tensor API (TensorRT >= 8.5) rather than binding indices
         self._tensors = []  # type: List[Tuple[str, bool, Shape, np.dtype]]
         self._input = self._output = 0  # indices into _tensors
         self._device = []  # type: List[Any]
@@ -147,7 +117,7 @@ class TensorRTBackend(Backend):
 
     def open(self) -> "TensorRTBackend":
         require_file(self.path, "TensorRT engine", "build one with `edgeseg build MODEL.onnx`")
-        trt, cuda = _import_trt(), _import_cuda()
+        trt, cuda = import_tensorrt(), _import_cuda()
         if self.sidecar:
             check_engine_compatible(self.sidecar, self.path)
         env = environment()
@@ -166,7 +136,7 @@ class TensorRTBackend(Backend):
         return self
 
     def _load(self, trt) -> None:
-        logger = _logger(trt, self._log, trt.ILogger.Severity.WARNING)
+        logger = capturing_logger(trt, self._log, trt.ILogger.Severity.WARNING)
         trt.init_libnvinfer_plugins(logger, "")
         self._runtime = trt.Runtime(logger)
         with open(self.path, "rb") as f:
@@ -180,12 +150,11 @@ class TensorRTBackend(Backend):
             raise ArtifactError(
                 "{}: TensorRT {} cannot load this engine: it is corrupt or was built for another TensorRT "
                 "version or GPU{}; TensorRT says: {}; {}".format(
-                    self.path, trt.__version__, built, _last_error(self._log), REBUILD))
+                    self.path, trt.__version__, built, last_error(self._log), REBUILD))
         self._context = self._engine.create_execution_context()
         if self._context is None:
             raise ArtifactError("{}: cannot create an execution context ({}); free GPU memory and retry".format(
-                self.path, _last_error(self._log)))
-        self._named = hasattr(self._engine, "num_io_tensors") and hasattr(self._context, "execute_async_v3")
+                self.path, last_error(self._log)))
         self._tensors = self._io_tensors(trt)
         inputs = [i for i, t in enumerate(self._tensors) if t[1]]
         outputs = [i for i, t in enumerate(self._tensors) if not t[1]]
@@ -202,37 +171,28 @@ class TensorRTBackend(Backend):
             self._allocate(self.input_spec.shape)
 
     def _io_tensors(self, trt) -> List[Tuple[str, bool, Shape, np.dtype]]:
-        """(name, is_input, engine shape, numpy dtype) of every I/O tensor, in binding order."""
+        """(name, is_input, engine shape, numpy dtype) of every I/O tensor, in the engine's order."""
         engine = self._engine
-        if self._named:
-            names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
-            return [(n, engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT, tuple(engine.get_tensor_shape(n)),
-                     np.dtype(trt.nptype(engine.get_tensor_dtype(n)))) for n in names]
-        return [(engine.get_binding_name(i), engine.binding_is_input(i), tuple(engine.get_binding_shape(i)),
-                 np.dtype(trt.nptype(engine.get_binding_dtype(i)))) for i in range(engine.num_bindings)]
-
-    def _context_shape(self, index: int) -> Shape:
-        if self._named:
-            return tuple(self._context.get_tensor_shape(self._tensors[index][0]))
-        return tuple(self._context.get_binding_shape(index))
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        return [(n, engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT, tuple(engine.get_tensor_shape(n)),
+                 numpy_dtype(trt, engine.get_tensor_dtype(n), n, self.path)) for n in names]
 
     def _allocate(self, shape: Shape) -> None:
         """Set the input shape (dynamic engines) and (re)allocate every buffer for it."""
-        if self.input_spec.is_dynamic:
-            ok = (self._context.set_input_shape(self.input_spec.name, shape) if self._named
-                  else self._context.set_binding_shape(self._input, shape))
-            if not ok:
-                raise ConfigError("{}: input shape {} is outside the engine's optimization profile; rebuild it "
-                                  "with `edgeseg build MODEL.onnx` for that size".format(self.path, list(shape)))
+        if self.input_spec.is_dynamic and not self._context.set_input_shape(self.input_spec.name, tuple(shape)):
+            raise ConfigError("{}: input shape {} is outside the engine's optimization profile; rebuild it "
+                              "with `edgeseg build MODEL.onnx` for that size".format(self.path, list(shape)))
         self._free_buffers()
-        shapes = [tuple(shape) if i == self._input else self._context_shape(i) for i in range(len(self._tensors))]
+        shapes = [tuple(shape) if i == self._input else tuple(self._context.get_tensor_shape(t[0]))
+                  for i, t in enumerate(self._tensors)]
         for (name, _, _, dtype), tensor_shape in zip(self._tensors, shapes):
             if any(d < 0 for d in tensor_shape):
                 raise ArtifactError("{}: tensor {} has a data-dependent shape {}; edgeseg cannot run it".format(
                     self.path, name, list(tensor_shape)))
             self._device.append(self._cuda.mem_alloc(max(1, int(np.prod(tensor_shape)) * dtype.itemsize)))
-            if self._named:
-                self._context.set_tensor_address(name, int(self._device[-1]))
+            if not self._context.set_tensor_address(name, int(self._device[-1])):
+                raise ArtifactError("{}: TensorRT refused the device address of tensor {!r} ({}); {}".format(
+                    self.path, name, last_error(self._log), REBUILD))
         self._host_input = self._cuda.pagelocked_empty(shapes[self._input], self.input_spec.dtype)
         self._host_outputs = [self._cuda.pagelocked_empty(shapes[self._output], self.output_spec.dtype)
                               for _ in range(IN_FLIGHT)]
@@ -268,12 +228,8 @@ class TensorRTBackend(Backend):
                     np.copyto(self._host_input, batch, casting="same_kind")
                     source = self._host_input
                 cuda.memcpy_htod_async(self._device[self._input], source, self._stream)
-                if self._named:
-                    ok = self._context.execute_async_v3(self._stream.handle)
-                else:
-                    ok = self._context.execute_async_v2([int(d) for d in self._device], self._stream.handle)
-                if not ok:
-                    raise RuntimeError("{}: TensorRT execution failed ({})".format(self.path, _last_error(self._log)))
+                if not self._context.execute_async_v3(self._stream.handle):
+                    raise RuntimeError("{}: TensorRT execution failed ({})".format(self.path, last_error(self._log)))
                 output = self._host_outputs[self._next_output]
                 self._next_output = (self._next_output + 1) % len(self._host_outputs)
                 cuda.memcpy_dtoh_async(output, self._device[self._output], self._stream)
@@ -291,7 +247,11 @@ class TensorRTBackend(Backend):
         self._bound_shape = None
 
     def close(self) -> None:
-        """Free buffers, stream, context and engine inside the CUDA context, then release it."""
+        """Free buffers, stream, context and engine inside the CUDA context, then release it.
+
+        The release is pycuda's `detach()` while the context is current here: detached from any other
+        state, real pycuda either skips the release (closed from a thread other than the opener's) or
+        pushes the context and leaves it current (tests/trt_double/pycuda/driver.py follows it)."""
         if self._cuda_context is None:
             return
         with self._lock:
@@ -301,9 +261,8 @@ class TensorRTBackend(Backend):
                 self._given_inputs = []
                 self._stream = self._context = self._engine = self._runtime = None
             finally:
-                self._cuda.Context.pop()
-            self._cuda_context.detach()
-            self._cuda_context = None
+                self._cuda_context.detach()  # releases it and pops it off this thread's context stack
+                self._cuda_context = None
 
     def describe(self) -> str:
         return self._description
@@ -311,7 +270,7 @@ class TensorRTBackend(Backend):
 
 def _parser_errors(parser, lines: List[str]) -> str:
     errors = [parser.get_error(i) for i in range(parser.num_errors)]
-    text = "; ".join("node {}: {}".format(e.node(), e.desc()) for e in errors) or _last_error(lines)
+    text = "; ".join("node {}: {}".format(e.node(), e.desc()) for e in errors) or last_error(lines)
     return " ".join(text.split())
 
 
@@ -341,12 +300,13 @@ def _add_profile(builder, network, config, onnx_path: str,
     return used
 
 
-def _network_io(trt, network, profile_shapes: Dict[str, List[List[int]]]) -> Dict[str, List[Dict[str, Any]]]:
+def _network_io(trt, network, profile_shapes: Dict[str, List[List[int]]],
+                onnx_path: str) -> Dict[str, List[Dict[str, Any]]]:
     """The network's I/O tensors as TensorSpec records (a dynamic input at its profile's opt shape), so
     tools without TensorRT (Triton and DeepStream exports) know an engine's interface from its sidecar."""
 
     def record(tensor, shape) -> Dict[str, Any]:
-        return TensorSpec(tensor.name, tuple(shape), np.dtype(trt.nptype(tensor.dtype))).to_dict()
+        return TensorSpec(tensor.name, tuple(shape), numpy_dtype(trt, tensor.dtype, tensor.name, onnx_path)).to_dict()
 
     inputs = [network.get_input(i) for i in range(network.num_inputs)]
     return {
@@ -383,7 +343,7 @@ def _onnx_has_qdq(onnx_path: str) -> Optional[bool]:
 
 def _network_has_qdq(trt, network) -> bool:
     """Whether the parsed network has Quantize/Dequantize layers (when `onnx` is not importable)."""
-    kinds = [getattr(trt.LayerType, name) for name in ("QUANTIZE", "DEQUANTIZE") if hasattr(trt.LayerType, name)]
+    kinds = (trt.LayerType.QUANTIZE, trt.LayerType.DEQUANTIZE)
     return any(network.get_layer(i).type in kinds for i in range(network.num_layers))
 
 
@@ -408,76 +368,26 @@ def _int8_mode(onnx_path: str, precision: str, qdq: bool, has_cache: bool, dla_c
     if has_cache:
         return "implicit-cache"
     raise ConfigError("{}: int8 needs a quantized model (QuantizeLinear/DequantizeLinear nodes) or a TensorRT "
-                      "calibration cache; {}".format(onnx_path, CALIBRATE))
-
-
-def read_calibration_cache(path: str) -> Tuple[bytes, str]:
-    """The bytes and header of a TensorRT calibration cache: a "TRT-<version>-EntropyCalibration2" line,
-    then "tensor: hexscale" lines. Raises ArtifactError/ConfigError naming the file otherwise."""
-    require_file(path, "calibration cache", CALIBRATE)
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        lines = [line.strip() for line in data.decode("utf-8").splitlines() if line.strip()]
-    except UnicodeDecodeError:
-        lines = []
-    header = _CACHE_HEADER.match(lines[0]) if lines else None
-    bad = [line for line in lines[1:] if not _CACHE_LINE.match(line)]
-    if header is None or bad or len(lines) < 2:
-        raise ArtifactError("{}: not a TensorRT calibration cache (want a 'TRT-<version>-EntropyCalibration2' "
-                            "header and 'tensor: hexscale' lines{}); {}".format(
-                                path, ", got {!r}".format((bad or lines or [""])[0][:60]), CALIBRATE))
-    if header.group(2) != "EntropyCalibration2":
-        raise ConfigError("{}: calibration cache was written by {}, but edgeseg reads caches through "
-                          "IInt8EntropyCalibrator2 and TensorRT ignores a cache from another calibrator; {}".format(
-                              path, header.group(2), CALIBRATE))
-    return data, lines[0]
-
-
-def _cache_calibrator(trt, cache: bytes):
-    """An IInt8EntropyCalibrator2 that hands TensorRT `cache` and no images, so TensorRT takes every scale
-    from the cache (get_batch says the data is exhausted) and never recalibrates."""
-
-    class CacheCalibrator(trt.IInt8EntropyCalibrator2):
-        def __init__(self) -> None:
-            trt.IInt8EntropyCalibrator2.__init__(self)
-            self.reads = 0
-
-        def get_batch_size(self) -> int:
-            return 1
-
-        def get_batch(self, names, *_):
-            return None
-
-        def read_calibration_cache(self, *_):
-            self.reads += 1
-            return cache
-
-        def write_calibration_cache(self, data, *_) -> None:
-            return None  # the cache belongs to `edgeseg calibrate`; never rewritten here
-
-    return CacheCalibrator()
+                      "calibration cache; {}".format(onnx_path, trt_cache.CALIBRATE))
 
 
 def dla_core_count() -> int:
     """How many DLA cores TensorRT sees here (Xavier NX: 2; desktop GPUs and Orin Nano: 0)."""
-    trt = _import_trt()
-    builder = trt.Builder(_logger(trt, [], trt.ILogger.Severity.ERROR))
-    return int(getattr(builder, "num_DLA_cores", 0) or 0)
+    trt = import_tensorrt()
+    builder = trt.Builder(capturing_logger(trt, [], trt.ILogger.Severity.ERROR))
+    return int(builder.num_DLA_cores)
 
 
 def _check_dla_core(builder, dla_core: int) -> None:
-    cores = int(getattr(builder, "num_DLA_cores", 0) or 0)
+    cores = int(builder.num_DLA_cores)
     if dla_core >= cores:
         raise ConfigError("DLA core {} does not exist: this device has {} DLA core{}; {}".format(
             dla_core, cores, "" if cores == 1 else "s",
             "use 0 to {}".format(cores - 1) if cores > 1 else "use 0" if cores else "build for the GPU (no DLA core)"))
 
 
-def _dla_placement(config, network) -> Optional[Dict[str, int]]:
+def _dla_placement(config, network) -> Dict[str, int]:
     """How many network layers TensorRT says can run on the DLA, and how many fall back to the GPU."""
-    if not hasattr(config, "can_run_on_DLA"):
-        return None
     layers = [network.get_layer(i) for i in range(network.num_layers)]
     on_dla = sum(1 for layer in layers if config.can_run_on_DLA(layer))
     return {"dla_layers": on_dla, "gpu_fallback_layers": len(layers) - on_dla}
@@ -528,8 +438,8 @@ def _layer_summary(layer: Any, dla: bool) -> Dict[str, Any]:
 
 
 def _write_layer_report(trt, engine, path: str, extra: Dict[str, Any], dla: bool) -> bool:
-    """Write the engine inspector's per-layer information to `path`; False when there is no inspector."""
-    if engine is None or not hasattr(engine, "create_engine_inspector"):
+    """Write the engine inspector's per-layer information to `path`; False when there is no engine."""
+    if engine is None:
         return False
     inspector = engine.create_engine_inspector()
     info = json.loads(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
@@ -567,17 +477,20 @@ def build_engine(onnx_path: str, engine_path: str, precision: str = "fp16", work
     if calibration_cache is not None and precision != "int8":
         raise ConfigError("a calibration cache is used only with precision int8, not {}".format(precision))
     require_file(onnx_path, "ONNX model", "export one with `edgeseg export`")
-    cache_bytes, cache_header = (read_calibration_cache(calibration_cache) if calibration_cache is not None
-                                 else (None, None))
+    cache = trt_cache.read(calibration_cache) if calibration_cache is not None else None
     lines = []  # type: List[str]
     qdq = _onnx_has_qdq(onnx_path)  # None without `onnx`: the parsed network is scanned instead
     int8_mode = None
     if qdq is not None:
-        int8_mode = _int8_mode(onnx_path, precision, qdq, cache_bytes is not None, dla_core, lines)
-    trt = _import_trt()
-    logger = _logger(trt, lines, trt.ILogger.Severity.INFO)
+        int8_mode = _int8_mode(onnx_path, precision, qdq, cache is not None, dla_core, lines)
+    trt = import_tensorrt()
+    if precision == "fp16" and strongly_typed_only(trt):
+        raise ConfigError("{}: TensorRT {} builds strongly typed networks only (it has no FP16 builder flag), so "
+                          "fp16 would silently build FP32; build fp32, or int8 from the Q/DQ model `edgeseg "
+                          "calibrate` writes, or use TensorRT 10 for fp16".format(onnx_path, trt.__version__))
+    logger = capturing_logger(trt, lines, trt.ILogger.Severity.INFO)
     started = time.monotonic()
-    placement = None  # type: Optional[Dict[str, int]]
+    placement = {}  # type: Dict[str, int]
     report_path = engine_path + ".layers.json" if layer_report else None
     timing_loaded = False
     try:
@@ -585,37 +498,33 @@ def build_engine(onnx_path: str, engine_path: str, precision: str = "fp16", work
         builder = trt.Builder(logger)
         if dla_core is not None:
             _check_dla_core(builder, dla_core)
-        flag = getattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH", None)
-        network = builder.create_network(0 if flag is None else 1 << int(flag))
+        network = builder.create_network(network_flags(trt))
         parser = trt.OnnxParser(network, logger)
         if not parser.parse_from_file(os.path.abspath(onnx_path)):
             raise ArtifactError("{}: TensorRT {} cannot parse this model ({}); re-export it with opset <= 17 "
                                 "and supported ops".format(onnx_path, trt.__version__, _parser_errors(parser, lines)))
         if qdq is None:
             qdq = _network_has_qdq(trt, network)
-            int8_mode = _int8_mode(onnx_path, precision, qdq, cache_bytes is not None, dla_core, lines)
+            int8_mode = _int8_mode(onnx_path, precision, qdq, cache is not None, dla_core, lines)
         config = builder.create_builder_config()
-        if hasattr(config, "set_memory_pool_limit"):
-            config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
-        else:
-            config.max_workspace_size = int(workspace_mb) << 20
-        has_fp16 = hasattr(trt.BuilderFlag, "FP16")
-        fast_fp16 = has_fp16 and bool(getattr(builder, "platform_has_fast_fp16", False))
-        fp16_ok = fast_fp16 or (dla_core is not None and has_fp16)  # the DLA computes in FP16 regardless
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
+        typed = strongly_typed_only(trt)  # TensorRT 11: no FP16/INT8 flags; Q/DQ nodes type the network
+        fp16_ok = not typed and (builder.platform_has_fast_fp16 or dla_core is not None)  # DLA computes in FP16
         enabled = "fp32"
         calibrator = None
         if precision == "int8":
             if int8_mode == "implicit-cache":
-                if not (hasattr(trt, "IInt8EntropyCalibrator2") and hasattr(trt.BuilderFlag, "INT8")):
+                if typed:
                     raise ConfigError("{}: TensorRT {} has no implicit INT8 (calibration cache) path; build the "
                                       "Q/DQ model `edgeseg calibrate` wrote (explicit INT8) instead".format(
                                           onnx_path, trt.__version__))
-                calibrator = _cache_calibrator(trt, cache_bytes)
+                # tagged for this TensorRT: it skips a cache whose header names another version
+                calibrator = cache_calibrator(trt, trt_cache.tagged_for(cache, trt.__version__))
                 config.int8_calibrator = calibrator
-            if hasattr(trt.BuilderFlag, "INT8"):  # gone in TensorRT 11: a Q/DQ network then types itself
+            if not typed:
                 config.set_flag(trt.BuilderFlag.INT8)
-            if not getattr(builder, "platform_has_fast_int8", True):
-                lines.append("[WARNING] edgeseg: TensorRT reports no fast INT8 on this GPU")
+                if not builder.platform_has_fast_int8:
+                    lines.append("[WARNING] edgeseg: TensorRT reports no fast INT8 on this GPU")
             if fp16_ok:  # layers without INT8 kernels (or scales) run FP16 rather than FP32
                 config.set_flag(trt.BuilderFlag.FP16)
             enabled = "int8"
@@ -623,52 +532,43 @@ def build_engine(onnx_path: str, engine_path: str, precision: str = "fp16", work
             config.set_flag(trt.BuilderFlag.FP16)
             enabled = "fp16"
         elif precision == "fp16":
-            lines.append("[WARNING] edgeseg: no fast FP16 on this GPU (or TensorRT); building FP32")
-        if enabled == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
+            lines.append("[WARNING] edgeseg: no fast FP16 on this GPU; building FP32")
+        if enabled == "fp32":
             config.clear_flag(trt.BuilderFlag.TF32)  # on by default (Ampere+); fp32 means full fp32
         if dla_core is not None:
             config.default_device_type = trt.DeviceType.DLA
             config.DLA_core = int(dla_core)
             config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
             placement = _dla_placement(config, network)
-        if report_path and hasattr(config, "profiling_verbosity") and hasattr(trt, "ProfilingVerbosity"):
+        if report_path:
             config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
         timing = None
-        if timing_cache and hasattr(config, "create_timing_cache"):
+        if timing_cache:
             timing, timing_loaded = _use_timing_cache(config, timing_cache, lines)
-        elif timing_cache:
-            lines.append("[WARNING] edgeseg: this TensorRT has no timing cache; {} not used".format(timing_cache))
-            timing_cache = None
         shapes = _add_profile(builder, network, config, onnx_path, input_shapes)
-        io = _network_io(trt, network, shapes)
-        engine = None
-        if hasattr(builder, "build_serialized_network"):
-            serialized = builder.build_serialized_network(network, config)
-        else:
-            engine = builder.build_engine(network, config)
-            serialized = engine.serialize() if engine is not None else None
+        io = _network_io(trt, network, shapes, onnx_path)
+        serialized = builder.build_serialized_network(network, config)
         if serialized is None:
             hint = "; try a larger workspace"
             if int8_mode == "implicit-cache":
-                hint = "; TensorRT uses a calibration cache only from its own version and this network (the cache " \
-                       "says {}): recalibrate if either changed{}".format(cache_header, hint)
+                hint = "; TensorRT takes a calibration cache only for this network (the cache {} names tensors " \
+                       "of the model it was calibrated on): recalibrate if the model changed{}".format(
+                           calibration_cache, hint)
             raise ArtifactError("{}: TensorRT build failed ({}){}{}".format(
-                onnx_path, _last_error(lines), "; log in " + log_path if log_path else "", hint))
+                onnx_path, last_error(lines), "; log in " + log_path if log_path else "", hint))
         if engine_file:
             with open(engine_file, "wb") as f:
                 f.write(bytes(serialized))
         else:
             write_bytes_atomic(engine_path, bytes(serialized))
         if timing is not None:
-            saved = config.get_timing_cache() if hasattr(config, "get_timing_cache") else timing
-            write_bytes_atomic(timing_cache, bytes(saved.serialize()))
+            write_bytes_atomic(timing_cache, bytes(config.get_timing_cache().serialize()))
         if report_path:
             try:
-                if engine is None:
-                    engine = trt.Runtime(logger).deserialize_cuda_engine(bytes(serialized))
+                engine = trt.Runtime(logger).deserialize_cuda_engine(bytes(serialized))
                 facts = {"engine": os.path.basename(engine_path), "tensorrt_version": trt.__version__,
                          "precision": enabled, "dla_core": dla_core}  # type: Dict[str, Any]
-                facts.update(placement or {})
+                facts.update(placement)
                 if not _write_layer_report(trt, engine, report_path, facts, dla_core is not None):
                     report_path = None
             except Exception as exc:  # the engine is built; a missing report must not fail it
@@ -697,9 +597,12 @@ def build_engine(onnx_path: str, engine_path: str, precision: str = "fp16", work
     if int8_mode == "implicit-cache":
         record["calibration_cache"] = calibration_cache
         record["calibration_cache_sha256"] = file_sha256(calibration_cache)
+        record["calibration_cache_header"] = trt_cache.header_for(trt.__version__)  # as TensorRT read it
+        if cache.header != record["calibration_cache_header"]:
+            record["calibration_cache_retagged_from"] = cache.header
     if dla_core is not None:
         record["gpu_fallback"] = True
-        record.update(placement or {})
+        record.update(placement)
     if timing_cache:
         record["timing_cache_loaded"] = timing_loaded
     if shapes:

@@ -1,72 +1,146 @@
 """A TEST DOUBLE of pycuda.driver: device memory is a dict of host buffers keyed by fake addresses.
-Memory calls need a pushed context (LogicError otherwise), as in CUDA; calls are recorded in CALLS.
+
+Contexts follow real pycuda (src/cpp/cuda.hpp) and the CUDA driver, per thread:
+- each thread has CUDA's current-context stack and pycuda's own context stack; `Context.push()` pops
+  the previous pycuda context off CUDA's stack and pushes this one; `Context.pop()` raises LogicError
+  when this thread's pycuda stack is empty;
+- `Device.retain_primary_context()` retains the device's primary context (cuDevicePrimaryCtxRetain):
+  RETAINS counts the retains not yet released; the context is active while that count is above 0;
+- `Context.detach()` releases it (cuDevicePrimaryCtxRelease) and pops it off pycuda's stack when it is
+  this thread's current context; when it is not, it pushes it onto CUDA's stack, releases it, and
+  leaves it current (pycuda's "pop is implicit in detach" holds for cuCtxDetach, not for a primary
+  context); and from a thread other than the one that retained it, it does NOTHING (the release is
+  skipped, the context leaks). Detaching twice raises LogicError;
+- memory, stream and copy calls need an active current context (LogicError otherwise);
+  DeviceAllocation.free() activates the allocation's context as pycuda does: LogicError for a dead
+  context, or for one that is not current in a thread other than its own.
+Calls are recorded in CALLS.
 
 Streams behave like CUDA streams: memcpy_htod_async / memcpy_dtoh_async with a Stream (and the
-TensorRT double's execute_async_v2/v3 given its `handle`) only ENQUEUE their work; a stream's work runs
+TensorRT double's execute_async_v3 given its `handle`) only ENQUEUE their work; a stream's work runs
 in order when its `synchronize()` is called, and a copy reads its source then (as an async copy from
-page-locked memory does), not when it was enqueued. So a caller that skips `Stream.synchronize()`
-reads a host buffer the copy has not yet reached. stream=None is pycuda's default (handle 0, CUDA's
+page-locked memory does), not when it was enqueued. stream=None is pycuda's default (handle 0, CUDA's
 legacy NULL stream, which waits for the work of every other stream): here the other streams' pending
-work runs first and the copy then runs at once (the real NULL-stream copy is asynchronous too; the
-double does not model that).
+work runs first and the copy then runs at once.
 """
 import itertools
 import os
+import threading
 import weakref
 
 import numpy as np
 
-_V10 = not os.environ.get("EDGESEG_TRT_DOUBLE", "10").startswith("8")
+_FLAVOUR = os.environ.get("EDGESEG_TRT_DOUBLE", "10.3")
 CALLS = []
 MEMORY = {}  # address -> uint8 buffer ("device memory")
-CONTEXTS = []  # the context stack
+RETAINS = {}  # device ordinal -> primary-context retains not yet released
 STREAMS = weakref.WeakValueDictionary()  # handle -> Stream
 _ADDRESSES = itertools.count(0x7F0000000000, 0x100000)
+_THREAD = threading.local()
+_INITIALIZED = []
 
 
-class LogicError(RuntimeError):
+class Error(Exception):
     pass
 
 
-def _current():
-    if not CONTEXTS:
-        raise LogicError("no current CUDA context (test double)")
+class LogicError(Error):
+    pass
+
+
+def _stacks():
+    """This thread's (CUDA current-context stack of device ordinals, pycuda context stack)."""
+    if not hasattr(_THREAD, "cuda"):
+        _THREAD.cuda, _THREAD.pycuda = [], []
+    return _THREAD.cuda, _THREAD.pycuda
+
+
+def context_stacks():
+    """Test-only: this thread's CUDA current-context stack (device ordinals) and pycuda context stack."""
+    cuda, stack = _stacks()
+    return list(cuda), list(stack)
+
+
+def _current(call):
+    cuda, _ = _stacks()
+    if not cuda or RETAINS.get(cuda[-1], 0) <= 0:
+        raise LogicError("{} failed: invalid device context (test double: no active current context)".format(call))
 
 
 def init(flags=0):
     CALLS.append("init")
+    _INITIALIZED.append(True)
 
 
 class Context:
+    def __init__(self, device):
+        self._device, self._valid, self._thread = device, True, threading.get_ident()
+
     def push(self):
-        CONTEXTS.append(self)
+        cuda, stack = _stacks()
+        if stack:
+            cuda.pop()  # prepare_context_switch
+        cuda.append(self._device)
+        stack.append(self)
 
     @staticmethod
     def pop():
-        _current()
-        CONTEXTS.pop()
+        cuda, stack = _stacks()
+        if not stack:
+            raise LogicError("context::pop failed: cannot pop non-current context")
+        cuda.pop()
+        stack.pop()
+        if stack:
+            cuda.append(stack[-1]._device)
 
     def detach(self):
         CALLS.append("Context.detach")
+        if not self._valid:
+            raise LogicError("context::detach failed: cannot detach from invalid context")
+        cuda, stack = _stacks()
+        active = _current_context() is self
+        if active:
+            RETAINS[self._device] -= 1
+        elif self._thread == threading.get_ident():
+            cuda.append(self._device)  # cuCtxPushCurrent, then the release, which does not pop
+            RETAINS[self._device] -= 1
+        # else: another thread's context: pycuda skips the release
+        self._valid = False
+        if active:
+            while stack and (stack[-1] is self or not stack[-1]._valid):
+                stack.pop()
+            if stack:
+                cuda.append(stack[-1]._device)
+
+
+def _current_context():
+    _, stack = _stacks()
+    while stack and not stack[-1]._valid:
+        stack.pop()
+    return stack[-1] if stack else None
 
 
 class Device:
     def __init__(self, ordinal):
+        if not _INITIALIZED:
+            raise LogicError("cuDeviceGet failed: initialization error (test double: call init() first)")
         self.ordinal = ordinal
 
     def name(self):
-        return "Orin (test double)" if _V10 else "Xavier (test double)"
+        return {"8.5": "Xavier (test double)", "11": "Thor (test double)"}.get(_FLAVOUR, "Orin (test double)")
 
     def compute_capability(self):
-        return (8, 7) if _V10 else (7, 2)
+        return {"8.5": (7, 2), "11": (11, 0)}.get(_FLAVOUR, (8, 7))
 
     def retain_primary_context(self):
         CALLS.append("Device.retain_primary_context")
-        return Context()
+        RETAINS[self.ordinal] = RETAINS.get(self.ordinal, 0) + 1
+        return Context(self.ordinal)
 
 
 class DeviceAllocation:
     def __init__(self, nbytes):
+        self._context = _current_context()
         self.address = next(_ADDRESSES)
         MEMORY[self.address] = np.zeros(int(nbytes), np.uint8)
 
@@ -74,12 +148,25 @@ class DeviceAllocation:
         return self.address
 
     def free(self):
-        _current()
-        MEMORY.pop(self.address, None)
+        context = self._context
+        if context is not None and not context._valid:
+            raise LogicError("scoped_context_activation failed: cannot activate dead context")
+        switch = context is not None and _current_context() is not context
+        if switch and context._thread != threading.get_ident():
+            raise LogicError("cannot activate out-of-thread context")
+        if switch:
+            context.push()
+        try:
+            _current("cuMemFree")
+            MEMORY.pop(self.address, None)
+        finally:
+            if switch:
+                Context.pop()
 
 
 class Stream:
     def __init__(self):
+        _current("cuStreamCreate")
         self.handle = next(_ADDRESSES)
         self.pending = []  # callables, in enqueue order
         STREAMS[self.handle] = self
@@ -111,11 +198,12 @@ def enqueue(stream_handle, work):
 
 
 def mem_alloc(nbytes):
-    _current()
+    _current("cuMemAlloc")
     return DeviceAllocation(nbytes)
 
 
 def pagelocked_empty(shape, dtype):
+    _current("cuMemHostAlloc")
     return np.empty(shape, dtype)
 
 
@@ -127,7 +215,7 @@ def _contiguous(array, writable=False):
 
 
 def memcpy_htod_async(dest, src, stream=None):
-    _current()
+    _current("cuMemcpyHtoDAsync")
     address, source = int(dest), _contiguous(src)
 
     def copy():
@@ -139,7 +227,7 @@ def memcpy_htod_async(dest, src, stream=None):
 
 
 def memcpy_dtoh_async(dest, src, stream=None):
-    _current()
+    _current("cuMemcpyDtoHAsync")
     address, target = int(src), _contiguous(dest, writable=True)
     view = target.reshape(-1, order="A").view(np.uint8)  # a view of `dest`: written when the copy runs
 
