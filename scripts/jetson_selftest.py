@@ -18,6 +18,16 @@ Thresholds (worst frame, against the oracle and against ONNX Runtime FP32):
   and 1 swapped <= 70%, the previous frame's answer <= 50%, a constant class map <= 44%.
   Under the TensorRT test double the fp16 and DLA engines run the FP32 model: 100%.
 
+What differs between TensorRT versions (edgeseg/runtime/trt_compat.py) is exercised on this device's:
+  - the calibration cache is written with TensorRT 8.5.2's header, as `edgeseg calibrate` writes it by
+    default, so on any other TensorRT each DLA int8 row proves that `build` re-tags it (TensorRT skips a
+    cache from another version and the build then fails for want of scales); the row says when it did;
+  - every engine runs through the named-tensor API with each tensor address checked;
+  - a "GPU, threads" row runs the first GPU engine on a worker thread, closes it from another thread
+    (as a stream loop and a signal handler do), then opens and runs it again;
+  - on a strongly typed TensorRT (11: no FP16 builder flag) the probe is built fp32 and int8 (Q/DQ) on
+    the GPU, and a row checks that fp16 is refused in one line rather than built as FP32.
+
 Your own exported models can be built and benchmarked beside the probe (--onnx-dir DIR with <model>.onnx
 files, or --models NAMES exported here where torch is installed). They have no oracle and may be
 untrained (an untrained model agrees with anything that is also constant), so their rows are INFO, never
@@ -28,6 +38,7 @@ import argparse
 import glob
 import os
 import sys
+import threading
 import traceback
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -40,7 +51,9 @@ from edgeseg.preprocess import parse_size
 from edgeseg.probe_model import expected_class_map, write_probe_dataset, write_probe_model
 from edgeseg.runtime import open_artifact
 from edgeseg.runtime.builder import build
+from edgeseg.errors import ConfigError
 from edgeseg.runtime.tensorrt import dla_core_count, environment, tensorrt_available
+from edgeseg.runtime.trt_compat import import_tensorrt, strongly_typed_only
 
 THRESHOLDS = {"fp32": 1.0, "fp16": 0.99, "int8": 0.90}  # worst frame's pixel agreement (see above)
 FRAME_SEED = 500  # test frames: scenes 500, 501, ...
@@ -83,9 +96,12 @@ def engine_row(model: str, onnx_path: str, precision: str, core: Optional[int], 
         manifest, calibration_error = calibration if precision == "int8" else (None, None)
         if calibration_error:
             raise RuntimeError("calibration failed: {}".format(calibration_error))
-        build(onnx_path, engine, precision, calibration=manifest, dla_core=core)
+        _, sidecar, _ = build(onnx_path, engine, precision, calibration=manifest, dla_core=core)
         maps, row["p50_ms"] = class_maps(engine, frames, iterations)
         row["agreement"] = [(name, worst_agreement(maps, refs)) for name, refs in references.items()]
+        if sidecar.get("calibration_cache_retagged_from"):
+            row["note"] = "cache {} re-tagged as {}".format(sidecar["calibration_cache_retagged_from"],
+                                                         sidecar["calibration_cache_header"])
     except Exception as exc:  # a failed build (or run) is a row, not a crash
         row["error"] = error_text(exc)
     return row
@@ -97,11 +113,14 @@ def judge(row: Dict[str, Any], informational: bool) -> Dict[str, Any]:
     row["result"] = "FAIL" if not good else "INFO" if informational else "PASS"
     if "error" in row:
         row["detail"] = row["error"]
+    elif not row["agreement"]:  # a check without frames (fp16 refused)
+        row["detail"] = row["note"]
     else:
         shares = ", ".join("{} {:.2%}".format(name, value) for name, value in row["agreement"])
         note = "; no oracle: informational" if informational else ""
         timing = "" if np.isnan(row.get("p50_ms", float("nan"))) else ", p50 {:.2f} ms".format(row["p50_ms"])
-        row["detail"] = "{} (worst frame, needs >= {:.0%}{}){}".format(shares, threshold, note, timing)
+        extra = "; {}".format(row["note"]) if row.get("note") else ""
+        row["detail"] = "{} (worst frame, needs >= {:.0%}{}){}{}".format(shares, threshold, note, timing, extra)
     return row
 
 
@@ -110,23 +129,69 @@ def print_row(row: Dict[str, Any]) -> None:
                                              row["detail"]), flush=True)
 
 
-def variants(cores: int) -> List[Tuple[str, Optional[int]]]:
+def variants(cores: int, strongly_typed: bool) -> List[Tuple[str, Optional[int]]]:
+    """(precision, DLA core or None) to build: fp16 and int8 on the GPU and each DLA core; a strongly typed
+    TensorRT has no fp16 (nor implicit INT8, the DLA's): fp32 and Q/DQ int8 on the GPU."""
+    if strongly_typed:
+        return [("fp32", None), ("int8", None)]
     return [(precision, core) for precision in ("fp16", "int8") for core in [None] + list(range(cores))]
 
 
-def calibrated(onnx_path: str, data: str, folder: str,
-               trt_version: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
-    """(manifest path, None), or (None, the error) when calibration fails."""
-    options = {"trt_version": trt_version} if trt_version else {}
+def calibrated(onnx_path: str, data: str, folder: str) -> Tuple[Optional[str], Optional[str]]:
+    """(manifest path, None), or (None, the error) when calibration fails. The cache keeps calibrate's
+    default header (TensorRT 8.5.2's): `build` must re-tag it for this TensorRT."""
     try:
         return calibrate(onnx_path, data, num=CALIBRATION_IMAGES, method="entropy",
-                         out_dir=os.path.join(folder, "calibration"), log=quiet, **options)["path"], None
+                         out_dir=os.path.join(folder, "calibration"), log=quiet)["path"], None
     except Exception as exc:
         return None, error_text(exc)
 
 
+def threads_row(engine: str, precision: str, frames: Sequence[np.ndarray],
+                oracle: Sequence[np.ndarray]) -> Dict[str, Any]:
+    """The engine run on one worker thread and closed from another, then opened and run again here."""
+    row = {"model": "probe", "precision": precision, "device": "GPU, threads"}  # type: Dict[str, Any]
+    results = []  # type: List[Any]
+
+    def in_thread(work: Any) -> None:
+        def run() -> None:
+            try:
+                results.append(work())
+            except Exception as exc:  # reported in the row
+                results.append(exc)
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+        if isinstance(results[-1], Exception):
+            raise results[-1]
+
+    try:
+        segmenter = open_artifact(engine)
+        in_thread(lambda: [segmenter.predict(frame) for frame in frames])
+        in_thread(segmenter.close)
+        row["agreement"] = [("oracle (worker thread)", worst_agreement(results[0], oracle)),
+                            ("oracle (reopened)", worst_agreement(class_maps(engine, frames)[0], oracle))]
+    except Exception as exc:
+        row["error"] = error_text(exc)
+    return row
+
+
+def fp16_refused_row(onnx_path: str, folder: str) -> Dict[str, Any]:
+    """On a strongly typed TensorRT, fp16 must be refused (one line), never built as FP32."""
+    row = {"model": "probe", "precision": "fp16", "device": "GPU (refused)"}  # type: Dict[str, Any]
+    try:
+        build(onnx_path, os.path.join(folder, "probe_fp16_refused.engine"), "fp16")
+        row["error"] = "fp16 was built on a strongly typed TensorRT: it can only be FP32"
+    except ConfigError as exc:
+        text = error_text(exc).replace(os.path.dirname(onnx_path) + os.sep, "")
+        row["agreement"], row["note"] = [], "refused: {}".format(text[:160])
+    except Exception as exc:
+        row["error"] = error_text(exc)
+    return row
+
+
 def probe_rows(size: Size, folder: str, output_kind: str, frames: Sequence[np.ndarray], cores: int,
-               iterations: int, trt_version: Optional[str]) -> List[Dict[str, Any]]:
+               iterations: int, strongly_typed: bool) -> List[Dict[str, Any]]:
     """The reference row (ONNX Runtime FP32 against the oracle), then every engine variant of the probe."""
     os.makedirs(folder, exist_ok=True)
     onnx_path = os.path.join(folder, "probe_{}x{}.onnx".format(*size))
@@ -146,10 +211,17 @@ def probe_rows(size: Size, folder: str, output_kind: str, frames: Sequence[np.nd
         references["ONNX Runtime"] = onnxruntime_maps
     data = write_probe_dataset(os.path.join(folder, "calibration_images"), CALIBRATION_IMAGES, size,
                                seed=CALIBRATION_SEED)
-    calibration = calibrated(onnx_path, data, folder, trt_version)
-    for precision, core in variants(cores):
+    calibration = calibrated(onnx_path, data, folder)
+    for precision, core in variants(cores, strongly_typed):
         rows.append(judge(engine_row("probe", onnx_path, precision, core, folder, calibration, frames, references,
                                      iterations), False))
+        print_row(rows[-1])
+    first = variants(cores, strongly_typed)[0][0]
+    extra = [threads_row(os.path.join(folder, "probe_{}_gpu.engine".format(first)), first, frames, oracle)]
+    if strongly_typed:
+        extra.append(fp16_refused_row(onnx_path, folder))
+    for row in extra:
+        rows.append(judge(row, False))
         print_row(rows[-1])
     return rows
 
@@ -179,7 +251,7 @@ def user_models(names: Optional[str], onnx_dir: Optional[str], size: Size,
 
 def user_rows(models: Sequence[Tuple[str, str, Optional[str]]], size: Size, folder: str,
               frames: Sequence[np.ndarray], cores: int, iterations: int,
-              trt_version: Optional[str]) -> List[Dict[str, Any]]:
+              strongly_typed: bool) -> List[Dict[str, Any]]:
     """INFO rows (FAIL when a step fails or agreement with ONNX Runtime FP32 is under the threshold)."""
     rows = []  # type: List[Dict[str, Any]]
     for name, onnx_path, error in models:
@@ -191,13 +263,13 @@ def user_rows(models: Sequence[Tuple[str, str, Optional[str]]], size: Size, fold
             references = {"ONNX Runtime": class_maps(onnx_path, frames)[0]}  # type: Dict[str, Sequence[np.ndarray]]
             scenes = write_dataset(os.path.join(where, "scenes"), CALIBRATION_IMAGES, size[0], size[1],
                                    seed=CALIBRATION_SEED)
-            calibration = calibrated(onnx_path, scenes, where, trt_version)
+            calibration = calibrated(onnx_path, scenes, where)
         except Exception as exc:
             rows.append(judge({"model": name, "precision": "fp32", "device": "CPU (ONNX Runtime)",
                                "error": error_text(exc)}, True))
             print_row(rows[-1])
             continue
-        for precision, core in variants(cores):
+        for precision, core in variants(cores, strongly_typed):
             rows.append(judge(engine_row(name, onnx_path, precision, core, where, calibration, frames, references,
                                          iterations), True))
             print_row(rows[-1])
@@ -221,15 +293,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     size = parse_size(args.size)
     cores = dla_core_count()
-    trt_version = environment()["tensorrt_version"]
+    typed = strongly_typed_only(import_tensorrt())
     frames = [render_scene(FRAME_SEED + i, size[0], size[1])[0] for i in range(max(1, args.frames))]
-    print("edgeseg Jetson self-test: TensorRT {}, the probe model at {}x{} ({}), {} frames, GPU + {} DLA core(s)"
-          .format(trt_version, size[0], size[1], args.output_kind, len(frames), cores))
+    print("edgeseg Jetson self-test: TensorRT {}{}, the probe model at {}x{} ({}), {} frames, GPU + {} DLA core(s)"
+          .format(environment()["tensorrt_version"], " (strongly typed only)" if typed else "", size[0], size[1],
+                  args.output_kind, len(frames), cores))
     print("| model | precision | device | result | detail |\n|---|---|---|---|---|", flush=True)
-    rows = probe_rows(size, os.path.join(args.out, "probe"), args.output_kind, frames, cores, args.iterations,
-                      trt_version)
+    rows = probe_rows(size, os.path.join(args.out, "probe"), args.output_kind, frames, cores, args.iterations, typed)
     models = user_models(args.models, args.onnx_dir, size, args.out) if (args.onnx_dir or args.models) else []
-    extra = user_rows(models, size, args.out, frames, cores, args.iterations, trt_version)
+    extra = user_rows(models, size, args.out, frames, cores, args.iterations, typed)
     passed = sum(row["result"] == "PASS" for row in rows)
     print("{} of {} passed".format(passed, len(rows)))
     failed_extra = sum(row["result"] == "FAIL" for row in extra)

@@ -8,7 +8,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/edgeseg/trt-bindings}
 python=${PYTHON:-$root/.venv/bin/python}
-"$root/scripts/trt_surface/fetch.sh" "$cache" >/dev/null
+PYTHON="$python" "$root/scripts/trt_surface/fetch.sh" "$cache" >/dev/null
 out=$root/tests/trt_double/surfaces
 mkdir -p "$out"
 for dir in "$cache"/*/; do

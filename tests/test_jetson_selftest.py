@@ -55,7 +55,7 @@ def test_every_variant_of_the_probe_passes_under_the_tensorrt_double(tmp_path, f
     result = under_double(tmp_path, flavour)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "| model | precision | device | result | detail |" in result.stdout
-    assert "7 of 7 passed" in result.stdout and "your models" not in result.stdout
+    assert "8 of 8 passed" in result.stdout and "your models" not in result.stdout
     table = rows(result.stdout)
     assert table["| probe | fp32 | CPU (ONNX Runtime) |"][0] == "PASS"  # the oracle and ONNX Runtime agree
     assert agreements(table["| probe | fp32 | CPU (ONNX Runtime) |"][1]) == [1.0]
@@ -66,14 +66,32 @@ def test_every_variant_of_the_probe_passes_under_the_tensorrt_double(tmp_path, f
         assert len(shares) == 2 and shares[0] == shares[1]  # the oracle and ONNX Runtime FP32 are the same
         # the double runs the FP32 model for fp16 and implicit INT8 (DLA), the Q/DQ model for GPU int8
         assert shares[0] == 1.0 if "| int8 | GPU |" not in key else 0.95 < shares[0] < 1.0
+        # the cache is written with 8.5.2's header: every other TensorRT's DLA build must re-tag it
+        retagged = "| int8 | DLA" in key and flavour != "8.5"
+        assert ("re-tagged as TRT-" in detail) == retagged, (key, detail)
     assert os.path.isfile(str(tmp_path / "probe" / "probe_int8_dla1.engine"))
+    threads = table["| probe | fp16 | GPU, threads |"]
+    assert threads[0] == "PASS" and agreements(threads[1]) == [1.0, 1.0]
+
+
+def test_a_strongly_typed_tensorrt_builds_fp32_and_qdq_and_refuses_fp16(tmp_path):
+    """TensorRT 11: no FP16 flag, no implicit INT8 (so no DLA rows); fp16 must be refused, not built FP32."""
+    result = under_double(tmp_path, "11")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "(strongly typed only)" in result.stdout and "5 of 5 passed" in result.stdout
+    table = rows(result.stdout)
+    assert table["| probe | fp32 | GPU |"][0] == table["| probe | int8 | GPU |"][0] == "PASS"
+    assert not any("DLA" in key for key in table)
+    refused = table["| probe | fp16 | GPU (refused) |"]
+    assert refused[0] == "PASS" and "refused: " in refused[1] and "strongly typed" in refused[1]
+    assert "probe_{}x{}.onnx: TensorRT 11".format(*PROBE_SIZE) in refused[1]  # the user's model, not a scratch copy
 
 
 @pytest.mark.parametrize("fault", ["ignore-input", "swap-classes"])
 def test_a_broken_engine_fails_the_self_test(tmp_path, fault):
     result = under_double(tmp_path, "10.3", EDGESEG_TRT_DOUBLE_FAULT=fault)
     assert result.returncode == 1, result.stdout[-3000:]
-    assert "1 of 7 passed" in result.stdout
+    assert "1 of 8 passed" in result.stdout
     table = rows(result.stdout)
     assert table["| probe | fp32 | CPU (ONNX Runtime) |"][0] == "PASS"  # ONNX Runtime is not broken
     for key in ENGINE_ROWS:
@@ -121,7 +139,7 @@ def test_your_models_are_informational_rows(tmp_path):
     (onnx_dir / "broken.onnx").write_text("not a model")
     result = under_double(tmp_path / "out", "10.3", "--onnx-dir", str(onnx_dir))
     assert result.returncode == 1 and "Traceback" not in result.stdout, result.stdout[-3000:]
-    assert "7 of 7 passed" in result.stdout
+    assert "8 of 8 passed" in result.stdout
     assert "your models: 6 rows informational (agreement with ONNX Runtime only), 7 failed" in result.stdout
     table = rows(result.stdout)
     mine = [table[key.replace("probe", "mine")] for key in ENGINE_ROWS]

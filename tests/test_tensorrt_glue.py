@@ -7,6 +7,7 @@ TensorRT works (the tests marked `tensorrt` in test_tensorrt.py do that on a dev
 sys.modules for one test at a time and removed afterwards, so a real `import tensorrt` elsewhere in
 the session is untouched.
 """
+import gc
 import importlib
 import json
 import os
@@ -491,6 +492,7 @@ def test_a_backend_closed_from_another_thread_releases_its_context(double, tmp_p
     in_another_thread(lambda: backend.infer(batch).copy())  # a stream loop's worker
     in_another_thread(backend.close)  # a signal handler, a finalizer
     assert errors == [] and cuda.RETAINS == {0: 0} and cuda.MEMORY == {}
+    assert cuda.LEAKED_PINNED == []  # its page-locked buffers were freed inside the context, in that thread
     np.testing.assert_array_equal(results[0], reference(onnx_path, batch))
     assert cuda.context_stacks() == ([], [])  # the opener's thread never had it pushed
 
@@ -782,3 +784,7 @@ def test_default_engine_takes_the_frame_and_returns_a_class_map_without_copies(d
         for output, want in zip(outputs, expected):  # each still holds its own frame's answer
             np.testing.assert_array_equal(output[0], want)
         np.testing.assert_array_equal(segmenter.predict(frames[1]), expected[1])
+        del backend, outputs, batch, output, copied_from[:]  # the caller lets go of the buffers before closing
+    del segmenter
+    gc.collect()
+    assert cuda.LEAKED_PINNED == []  # the frame rings and output ring were freed while the context was current

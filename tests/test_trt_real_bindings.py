@@ -106,6 +106,7 @@ def bindings():
     if missing and shutil.which("gcc") is None:
         pytest.skip("gcc not found: it builds the stub libnvinfer the TensorRT bindings load")
     env = {k: v for k, v in os.environ.items() if k != "TRT_SURFACE_VERSIONS"}
+    env["PYTHON"] = sys.executable  # its pip downloads the wheels
     try:
         done = subprocess.run(["bash", FETCH, cache], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True, timeout=180)
@@ -156,3 +157,17 @@ def test_glue_against_real_bindings(bindings, tmp_path, version, flags, strongly
 
     assert seen["header"] == header
     assert seen["tagged"].splitlines() == [header, "input: 3f000000"]
+
+
+@pytest.mark.parametrize("version", [v[0] for v in VERSIONS])
+def test_the_surfaces_in_the_repository_are_the_real_ones(bindings, tmp_path, version):
+    """tests/trt_double/surfaces/<version>.json, which the test double is built from, is what the real bindings
+    show today (scripts/update_trt_surfaces.sh rewrites them; a difference means they are stale or edited)."""
+    here = os.path.join(bindings, version)
+    env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(here, "stub"), PYTHONPATH=os.path.join(here, "pkg"))
+    out = tmp_path / "surface.json"
+    run = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "trt_surface", "dump.py"), str(out)],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
+    assert run.returncode == 0, run.stdout
+    with open(os.path.join(REPO, "tests", "trt_double", "surfaces", version + ".json")) as f:
+        assert json.load(f) == json.loads(out.read_text())

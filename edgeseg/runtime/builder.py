@@ -5,7 +5,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from .. import __version__
 from ..artifacts import file_sha256, new_artifact, partial_path, read_sidecar, require_file
-from ..errors import ConfigError
+from ..errors import ConfigError, EdgesegError
 from ..preprocess import PreprocessSpec
 from . import tensorrt as trt_backend
 from .pixel_graph import edit_for_build
@@ -121,8 +121,14 @@ def build(onnx_path: str, output: Optional[str] = None, precision: str = "fp16",
                 edits = edit_for_build(source, edited, spec, "tensorrt" if use_tensorrt else "onnxruntime", fold,
                                        argmax)
             edits = {key: edits[key] or (parent.get("pixel_graph") or {}).get(key) for key in ("input", "output")}
-            record, note = _build_runtime(edited or source, output, pending.tmp, precision, workspace_mb, calibrated,
-                                          dla_core, timing_cache, _static_shapes(parent, edits), use_tensorrt)
+            try:
+                record, note = _build_runtime(edited or source, output, pending.tmp, precision, workspace_mb,
+                                              calibrated, dla_core, timing_cache, _static_shapes(parent, edits),
+                                              use_tensorrt)
+            except EdgesegError as exc:  # about the model: name the user's file, not the edited scratch copy
+                if edited and edited in str(exc):
+                    raise type(exc)(str(exc).replace(edited, source)) from None
+                raise
             if edited and "onnx_sha256" in record:  # the edited copy is gone: name the source and `pixel_graph`
                 record["onnx_sha256"] = file_sha256(source)
         finally:

@@ -5,6 +5,7 @@
 # Usage: fetch.sh CACHE_DIR   -> CACHE_DIR/<version>/{pkg,stub} for each version in VERSIONS; idempotent.
 # Then: LD_LIBRARY_PATH=CACHE_DIR/<v>/stub PYTHONPATH=CACHE_DIR/<v>/pkg python3 -c 'import tensorrt_bindings'
 # The wheels are for CPython 3.11 (the version that all four publish), so use a 3.11 interpreter.
+# PYTHON (default python3) is the interpreter whose pip downloads them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=$(mkdir -p "$1" && cd "$1" && pwd)
@@ -15,7 +16,7 @@ for pair in $VERSIONS; do
   version=${pair%%:*}; package=${pair#*:}; dir=$cache/$version
   [ -f "$dir/ready" ] && continue
   rm -rf "$dir"; mkdir -p "$dir/wheel" "$dir/pkg" "$dir/stub"
-  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 --platform manylinux_2_17_x86_64 \
+  "${PYTHON:-python3}" -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 --platform manylinux_2_17_x86_64 \
     --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 -d "$dir/wheel" "$package==$version"
   python3 -m zipfile -e "$dir"/wheel/*.whl "$dir/pkg"
   major=${version%%.*}

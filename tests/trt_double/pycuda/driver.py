@@ -13,7 +13,10 @@ Contexts follow real pycuda (src/cpp/cuda.hpp) and the CUDA driver, per thread:
   skipped, the context leaks). Detaching twice raises LogicError;
 - memory, stream and copy calls need an active current context (LogicError otherwise);
   DeviceAllocation.free() activates the allocation's context as pycuda does: LogicError for a dead
-  context, or for one that is not current in a thread other than its own.
+  context, or for one that is not current in a thread other than its own. A page-locked array is freed
+  when it is garbage-collected, the same way, except that pycuda swallows the error: one collected
+  after its context was detached, or in another thread where that context is not current, is never
+  freed (LEAKED_PINNED counts them; pycuda warns only for the second).
 Calls are recorded in CALLS.
 
 Streams behave like CUDA streams: memcpy_htod_async / memcpy_dtoh_async with a Stream (and the
@@ -35,6 +38,7 @@ CALLS = []
 MEMORY = {}  # address -> uint8 buffer ("device memory")
 RETAINS = {}  # device ordinal -> primary-context retains not yet released
 STREAMS = weakref.WeakValueDictionary()  # handle -> Stream
+LEAKED_PINNED = []  # "dead context" or "out-of-thread context": page-locked arrays pycuda could not free
 _ADDRESSES = itertools.count(0x7F0000000000, 0x100000)
 _THREAD = threading.local()
 _INITIALIZED = []
@@ -204,7 +208,19 @@ def mem_alloc(nbytes):
 
 def pagelocked_empty(shape, dtype):
     _current("cuMemHostAlloc")
-    return np.empty(shape, dtype)
+    array = np.empty(shape, dtype)
+    weakref.finalize(array, _free_pinned, _current_context())
+    return array
+
+
+def _free_pinned(context):
+    """pagelocked_host_allocation::free at garbage collection (CUDAPP_CATCH_CLEANUP_ON_DEAD_CONTEXT)."""
+    if context is None:
+        return
+    if not context._valid:
+        LEAKED_PINNED.append("dead context")
+    elif _current_context() is not context and context._thread != threading.get_ident():
+        LEAKED_PINNED.append("out-of-thread context")
 
 
 def _contiguous(array, writable=False):
