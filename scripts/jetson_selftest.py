@@ -288,7 +288,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--models", help="with --onnx-dir: which of its models; without: registry models to "
                                          "export here (needs torch) and build (INFO rows)")
     args = parser.parse_args(argv)
-    if not tensorrt_available():
+    try:
+        available = tensorrt_available()
+    except ConfigError as exc:  # a TensorRT edgeseg does not support
+        print("edgeseg: {}".format(exc))
+        return 2
+    if not available:
         print("TensorRT and pycuda not found: this self-test runs on a Jetson (or a CUDA machine with TensorRT)")
         return 2
     size = parse_size(args.size)

@@ -15,14 +15,16 @@ DEVICE_MODULES = ["edgeseg.cli", "edgeseg.runtime", "edgeseg.runtime.builder", "
                   "edgeseg.data.transforms", "edgeseg.data.class_weights", "edgeseg.models",
                   "edgeseg.calibrate", "edgeseg.int8_guard", "edgeseg.runtime.profiles", "edgeseg.frame_report",
                   "edgeseg.stream.pipeline", "edgeseg.stream.sources", "edgeseg.stream.render",
-                  "edgeseg.deploy.facts", "edgeseg.deploy.deepstream", "edgeseg.deploy.triton", "edgeseg.probe_model", "edgeseg.frame_log"]
+                  "edgeseg.deploy.facts", "edgeseg.deploy.deepstream", "edgeseg.deploy.triton", "edgeseg.probe_model", "edgeseg.frame_log",
+                  "edgeseg.trt_cache", "edgeseg.runtime.trt_compat", "edgeseg.runtime.tensorrt"]
 DEVICE_PATHS = ["edgeseg/runtime", "edgeseg/stream", "edgeseg/deploy", "edgeseg/data/pairs.py", "edgeseg/data/synthetic.py",
                 "edgeseg/data/datasets.py", "edgeseg/data/transforms.py", "edgeseg/data/class_weights.py",
                 "edgeseg/data/__init__.py", "edgeseg/models/__init__.py", "edgeseg/calibrate.py",
                 "edgeseg/int8_guard.py", "edgeseg/frame_report.py", "edgeseg/probe_model.py", "edgeseg/frame_log.py",
                 "edgeseg/cli.py", "edgeseg/profiling.py", "edgeseg/metrics.py", "edgeseg/preprocess.py",
                 "edgeseg/artifacts.py", "edgeseg/palettes.py", "edgeseg/errors.py", "edgeseg/envinfo.py",
-                "edgeseg/evaluate.py", "edgeseg/bench.py", "edgeseg/__init__.py", "edgeseg/__main__.py"]
+                "edgeseg/evaluate.py", "edgeseg/bench.py", "edgeseg/__init__.py", "edgeseg/__main__.py",
+                "edgeseg/trt_cache.py"]
 
 
 def test_device_side_imports_without_torch():

@@ -73,3 +73,36 @@ def test_build_graph_edits_run_on_numpy117(python38_envs, probe_onnx, tmp_path):
     assert numpy_version.startswith("1.17.") and onnx_version == "1.15.0"
     assert ops == ["Cast", "Transpose", "Conv", "Conv", "Conv", "Add", "ArgMax", "Cast", "Cast"]
     assert (name_in, name_out) == ("frame", "classmap")
+
+
+def test_the_tensorrt_glue_runs_on_python38(python38_envs, probe_onnx, probe_set, tmp_path):
+    """JetPack 5's interpreter through the TensorRT 8.5 double: calibrate, build fp16 and DLA int8 (the cache
+    re-tagged), eval the engines' class maps against the probe's exact answer, bench. This interpreter has no
+    torch at all (checked), as on a device; the torch blocker is not used: its stand-in package makes
+    onnxruntime 1.19's quantization tools (py3.8) find "torch" and import it."""
+    py38 = python38_envs["EDGESEG_PY38"]
+    assert subprocess.run([py38, "-c", "import torch"], stderr=subprocess.DEVNULL).returncode != 0
+    env = dict(os.environ, EDGESEG_TRT_DOUBLE="8.5",
+               PYTHONPATH=os.pathsep.join([os.path.join(REPO, "tests", "trt_double"), REPO]))
+    calibration = tmp_path / "calibration"
+    steps = [
+        ("calibrate", probe_onnx, "--data", probe_set, "--num", "8", "--out", calibration,
+         "--json", tmp_path / "calib.json"),
+        ("build", probe_onnx, "--precision", "fp16", "-o", tmp_path / "probe_fp16.engine"),
+        ("eval", tmp_path / "probe_fp16.engine", "--data", probe_set, "--json", tmp_path / "fp16.json"),
+    ]
+    for step in steps:
+        result = run_cli(*step, python=py38, env=env)
+        assert result.returncode == 0, (step, result.stderr)
+    manifest = json.loads((tmp_path / "calib.json").read_text())["manifest"]
+    for step in [("build", probe_onnx, "--precision", "int8", "--calibration", manifest, "--dla-core", "1",
+                  "-o", tmp_path / "probe_int8_dla1.engine"),
+                 ("eval", tmp_path / "probe_int8_dla1.engine", "--data", probe_set, "--json", tmp_path / "int8.json"),
+                 ("bench", tmp_path / "probe_int8_dla1.engine", "--iterations", "3", "--warmup", "1")]:
+        result = run_cli(*step, python=py38, env=env)
+        assert result.returncode == 0, (step, result.stderr)
+    assert json.loads((tmp_path / "fp16.json").read_text())["miou"] == 1.0  # the double runs the FP32 probe
+    assert json.loads((tmp_path / "int8.json").read_text())["miou"] == 1.0
+    sidecar = json.loads((tmp_path / "probe_int8_dla1.engine.json").read_text())
+    assert (sidecar["tensorrt_version"], sidecar["int8_mode"], sidecar["calibration_cache_header"]) == (
+        "8.5.2.2", "implicit-cache", "TRT-8502-EntropyCalibration2")

@@ -258,7 +258,12 @@ def test_a_tensorrt_older_than_8_5_is_refused_by_name(load_double, tmp_path, mon
     with pytest.raises(ConfigError, match=r"TensorRT 8\.4\.1\.5 is not supported \(it lacks IExecutionContext\."
                                           r"execute_async_v3\); edgeseg supports TensorRT 8\.5 .*JetPack 5\.1"):
         build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="fp16")
-    assert tensorrt_available() is False
+    with pytest.raises(ConfigError, match="8.4.1.5 is not supported"):  # not taken for "no TensorRT here"
+        tensorrt_available()
+    from edgeseg.runtime.builder import build as build_artifact
+
+    with pytest.raises(ConfigError, match="upgrade to JetPack 5.1"):  # no silent ONNX Runtime artifact
+        build_artifact(conv_relu(tmp_path / "m.onnx"), str(tmp_path / "m.engine"), "fp16")
 
 
 def test_calibration_cache_is_checked(tmp_path):

@@ -53,6 +53,7 @@ class _Plan:
     def __init__(self, precision: str, dla_core: Optional[int]) -> None:
         self.precision, self.dla_core = precision, dla_core
         self.files = {}  # type: Dict[str, str]
+        self.written = {}  # type: Dict[str, bytes]  # name -> contents made here
         self.engine = self.onnx = self.calibration = None  # type: Optional[str]
         self.notes = []  # type: List[str]
 
@@ -60,6 +61,13 @@ class _Plan:
         """Ship `source` in the folder; returns its name there."""
         name = os.path.basename(source)
         self.files[name] = source
+        return name
+
+    def add_tagged_cache(self, source: str, trt_version: Optional[str]) -> str:
+        """Ship the calibration cache `source` with its header naming `trt_version` (TensorRT skips a cache
+        from another version); as written when the version is unknown. Returns its name there."""
+        name = os.path.basename(source)
+        self.written[name] = trt_cache.tagged_for(trt_cache.read(source), trt_version)
         return name
 
 
@@ -90,9 +98,8 @@ def _plan_engine(facts: ArtifactFacts, precision: Optional[str], dla_core: Optio
         if cache and recorded and file_sha256(cache) != recorded:
             plan.notes.append("calibration cache {} changed since the engine was built: not shipped; DeepStream "
                               "cannot rebuild this INT8 engine".format(cache))
-        elif cache:
-            trt_cache.read(cache)  # only a TensorRT calibration cache is copied to the device
-            plan.calibration = plan.add(cache)
+        elif cache:  # nvinfer hands it to the engine's TensorRT when it rebuilds: tagged for that version
+            plan.calibration = plan.add_tagged_cache(cache, facts.sidecar.get("tensorrt_version"))
         else:
             plan.notes.append("calibration cache {} not found: DeepStream cannot rebuild this INT8 engine".format(
                 facts.sidecar.get("calibration_cache")))
@@ -119,7 +126,12 @@ def _plan_onnx(facts: ArtifactFacts, precision: Optional[str], calibration: Opti
     if calibration:
         from ..runtime.builder import read_calibration
 
-        plan.calibration = plan.add(read_calibration(calibration, facts.path)["outputs"]["tensorrt_cache"])
+        cache = read_calibration(calibration, facts.path)["outputs"]["tensorrt_cache"]
+        plan.calibration = plan.add(cache)
+        plan.notes.append("{} says {}: DeepStream's TensorRT skips a cache from another version; on a device with "
+                          "another TensorRT, build the engine there (`edgeseg build --precision int8 --calibration "
+                          "MANIFEST --dla-core N` re-tags it) and export that engine".format(
+                              plan.calibration, trt_cache.read(cache).header))
     return plan
 
 
@@ -290,7 +302,7 @@ def export_deepstream(path: str, out_dir: str, precision: Optional[str] = None, 
         if os.path.abspath(target) != os.path.abspath(source_path):
             copy_file_atomic(source_path, target)
         written.append(target)
-    outputs = [(LABELS, facts.labels_file()),
+    outputs = sorted(plan.written.items()) + [(LABELS, facts.labels_file()),
                (INFER_CONFIG, _render(header, nvinfer_sections(facts, plan))),
                (APP_CONFIG, _render(app_header, app))]
     for name, data in outputs:

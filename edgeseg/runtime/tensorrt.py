@@ -34,12 +34,14 @@ def _import_cuda():
 
 
 def tensorrt_available() -> bool:
-    """True when both TensorRT and pycuda import."""
+    """True when both TensorRT and pycuda import, False when either does not; ConfigError (saying what to
+    upgrade) for a TensorRT too old for edgeseg, which must not pass for "no TensorRT here"."""
     try:
-        import_tensorrt()
+        import tensorrt  # noqa: F401
         _import_cuda()
-    except ConfigError:
+    except Exception:  # ImportError, ConfigError, or native libraries that fail to load
         return False
+    import_tensorrt()
     return True
 
 
