@@ -27,7 +27,6 @@ import io
 import json
 import os
 import random
-import re
 import shutil
 import sys
 import tempfile
@@ -39,7 +38,7 @@ import cv2
 import numpy as np
 
 from . import __version__, trt_cache
-from .artifacts import atomic_path, file_sha256, new_artifact, read_sidecar, require_file, write_json_atomic
+from .artifacts import file_sha256, new_artifact, read_sidecar, require_file, write_json_atomic
 from .data.pairs import resolve_listed
 from .errors import ArtifactError, ConfigError, EdgesegError, SourceError
 from .preprocess import PreprocessSpec, Preprocessor
