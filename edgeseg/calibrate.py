@@ -1078,5 +1078,6 @@ def requantize(manifest_path: str, nodes_to_exclude: Sequence[str] = (), suffix:
             record = json.load(f)
         record["outputs"].update(_output_records(folder, {"tensorrt_qdq": out_trt, "onnxruntime_int8": out_ort}))
         record["nodes_to_exclude"] = list(nodes_to_exclude)
+        record.pop("accuracy", None)  # measured on the models just replaced (the guard records it anew)
         write_json_atomic(manifest_path, record)
     return sidecars

@@ -91,45 +91,52 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> None:
-    from .calibrate import ImageCalibrationReader, calibrate, requantize
-    from .preprocess import PreprocessSpec
+    from .calibrate import calibrate
 
     check_outputs(files=[args.json], folders=[args.out], inputs=[args.model, args.data, args.val])
     manifest = calibrate(args.model, args.data, num=args.num, seed=args.seed, method=args.method, out_dir=args.out)
     result = {"manifest": manifest["path"], "outputs": manifest["outputs"]}
     if args.val:
-        from .int8_guard import guard
+        from .int8_guard import guard_calibration, summary
 
-        folder = os.path.dirname(manifest["path"])
-        images = [os.path.join(manifest["data_root"], record["path"]) for record in manifest["images"][:8]]
-        reader = ImageCalibrationReader(images, PreprocessSpec.from_dict(manifest["preprocess"]),
-                                        manifest["input_name"])
-        report = guard(args.model, lambda: os.path.join(folder, manifest["outputs"]["onnxruntime_int8"]["file"]),
-                       lambda excluded: requantize(manifest["path"], excluded, log=lambda *_: None), reader,
-                       args.val, ignore_index=args.ignore_index, max_drop=args.max_drop, limit=args.val_limit)
-        write_json_atomic(os.path.join(folder, "accuracy.json"), report)
+        report = guard_calibration(manifest["path"], args.val, ignore_index=args.ignore_index,
+                                   max_drop=args.max_drop, limit=args.val_limit)
         _print_accuracy(report)
-        result["accuracy"] = {k: report[k] for k in ("passed", "drop_points", "max_drop", "float_ops")}
+        result["accuracy"] = summary(report, args.val)
         if not report["passed"]:
             if args.json:
                 write_json_atomic(args.json, result)
-            raise EdgesegError("INT8 mIoU drop {:.2f} points > --max-drop {} even with {} op(s) in float; see {}"
-                               .format(report["drop_points"], args.max_drop, len(report["float_ops"]),
-                                       os.path.join(folder, "accuracy.json")))
+            raise EdgesegError("INT8 mIoU drop {:.2f} points ({}) > --max-drop {} even with {} op(s) in float; see {}"
+                               .format(report["drop_points"], report["verdict_model"], args.max_drop,
+                                       len(report["float_ops"]),
+                                       os.path.join(os.path.dirname(manifest["path"]), "accuracy.json")))
     if args.json:
         write_json_atomic(args.json, result)
 
 
 def _print_accuracy(report: Dict[str, Any]) -> None:
-    fp32, int8 = report["fp32"]["per_class_iou"], report["int8"]["per_class_iou"]
+    """Per-class IoU of FP32 and of each shipped INT8 model, with the change in points."""
+    from .int8_guard import SHIPPED
+
+    fp32, models = report["fp32"]["per_class_iou"], report["models"]
     width = max(len(name) for name in fp32) + 2
-    print("{}{:>8}{:>8}".format("class".ljust(width), "FP32", "INT8"))
+
+    def cell(value: Any, sign: bool = False) -> str:
+        return "n/a" if value is None else ("{:+.2f}" if sign else "{:.2f}").format(value)
+
+    columns = ["FP32"] + [label for key in models for label in (SHIPPED.get(key, key), "change")]
+    print("class".ljust(width) + "".join("{:>16}".format(c) for c in columns))
     for name in fp32:
-        cells = ["   n/a" if v is None else "{:6.2f}".format(100 * v) for v in (fp32[name], int8[name])]
-        print("{}{:>8}{:>8}".format(name.ljust(width), *cells))
-    print("mIoU {:.2f} → {:.2f} (drop {:.2f} points, limit {}); kept in float: {}".format(
-        100 * report["fp32"]["miou"], 100 * report["int8"]["miou"], report["drop_points"], report["max_drop"],
-        ", ".join(report["float_ops"]) or "nothing"))
+        cells = [cell(None if fp32[name] is None else 100 * fp32[name])]
+        for model in models.values():
+            value = model["per_class_iou"].get(name)
+            cells += [cell(None if value is None else 100 * value), cell(model["per_class_change_points"].get(name),
+                                                                          sign=True)]
+        print(name.ljust(width) + "".join("{:>16}".format(c) for c in cells))
+    print("mIoU FP32 {:.2f}; {} (limit {} points, verdict on {}); kept in float: {}".format(
+        100 * report["fp32"]["miou"], "; ".join("{} {:.2f} (drop {:.2f})".format(
+            SHIPPED.get(key, key), 100 * m["miou"], m["drop_points"]) for key, m in models.items()),
+        report["max_drop"], SHIPPED.get(report["verdict_model"]), ", ".join(report["float_ops"]) or "nothing"))
 
 
 def cmd_build(args: argparse.Namespace) -> None:
@@ -157,6 +164,14 @@ def cmd_build(args: argparse.Namespace) -> None:
         print(note)
     print("wrote {} ({}, {}, {:.1f} MB) and its sidecar".format(
         output, record["runtime"], record["precision"], record["size_bytes"] / 1e6))
+    accuracy = record.get("int8_accuracy")
+    if accuracy and accuracy["measured"]:
+        print("INT8 accuracy of the model built ({}), measured by calibrate on {}: mIoU {:.2%} against FP32 {:.2%}, "
+              "drop {:.2f} points (limit {})".format(accuracy["model"], accuracy["val"], accuracy["miou"],
+                                                     accuracy["fp32_miou"], accuracy["drop_points"],
+                                                     accuracy["max_drop"]))
+    elif accuracy:
+        print("INT8 accuracy of the model built ({}): not measured ({})".format(accuracy["model"], accuracy["why"]))
     if args.json:
         write_json_atomic(args.json, {"artifact": output, "note": note, "sidecar": record})
 

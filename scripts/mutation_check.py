@@ -50,9 +50,11 @@ MUTANTS = (
            ("tests/test_calibrate.py::test_ranges_are_the_manifests_images_recomputed_here",)),
     # --- the accuracy guard
     Mutant("guard-drop-sign", "edgeseg/int8_guard.py",
-           '        int8 = _miou(int8_path(), val, ignore_index, limit)\n        drop = 100 * (fp32["miou"] - int8["miou"])',
-           '        int8 = _miou(int8_path(), val, ignore_index, limit)\n        drop = 100 * (int8["miou"] - fp32["miou"])',
+           '"drop_points": 100 * (fp32["miou"] - int8["miou"])', '"drop_points": 100 * (int8["miou"] - fp32["miou"])',
            ("tests/test_int8_guard.py",)),
+    Mutant("guard-scores-only-the-onnxruntime-model", "edgeseg/int8_guard.py",
+           "return {key: outputs[key] for key in SHIPPED}", 'return {"onnxruntime_int8": outputs["onnxruntime_int8"]}',
+           ("tests/test_int8_guard.py::test_a_calibration_records_both_models_figures",)),
     Mutant("guard-keeps-the-least-sensitive", "edgeseg/int8_guard.py",
            'excluded = [r["node"] for r in ranked[:count]]', 'excluded = [r["node"] for r in ranked[-count:]]',
            ("tests/test_int8_guard.py",)),

@@ -65,6 +65,19 @@ def test_accuracy_guard_through_the_cli(probe_onnx, probe_scenes, probe_set, tmp
     assert "FP32" in result.stdout and "INT8" in result.stdout and "road" in result.stdout
     accuracy = json.loads((tmp_path / "ok.json").read_text())["accuracy"]
     assert accuracy["passed"] and accuracy["float_ops"] == [] and accuracy["drop_points"] > 0.1
+    assert "TensorRT Q/DQ" in result.stdout and "ONNX Runtime" in result.stdout  # both shipped models' columns
+    assert set(accuracy["models"]) == {"tensorrt_qdq", "onnxruntime_int8"}
+    assert accuracy["drop_points"] == max(m["drop_points"] for m in accuracy["models"].values())
+    # build says what was measured for the INT8 model it builds (here ONNX Runtime's: no TensorRT)
+    manifest = json.loads((tmp_path / "ok.json").read_text())["manifest"]
+    built = run_cli("build", probe_onnx, "--precision", "int8", "--calibration", manifest, "-o",
+                    tmp_path / "probe_int8.ort.onnx", block_torch=True)
+    assert built.returncode == 0, built.stderr
+    measured = accuracy["models"]["onnxruntime_int8"]
+    assert "INT8 accuracy of the model built (onnxruntime_int8), measured by calibrate on {}: mIoU {:.2%}".format(
+        probe_set, measured["miou"]) in built.stdout
+    recorded = read_sidecar(str(tmp_path / "probe_int8.ort.onnx"))["int8_accuracy"]
+    assert (recorded["model"], recorded["miou"], recorded["measured"]) == ("onnxruntime_int8", measured["miou"], True)
     result = run_cli("calibrate", probe_onnx, "--data", probe_scenes, "--num", "4", "--method", "minmax",
                      "--val", probe_set, "--max-drop", "-1", "--out", tmp_path / "strict", "--json",
                      tmp_path / "strict.json", block_torch=True)

@@ -1,5 +1,6 @@
 """The INT8 accuracy guard around its limit, on the probe: FP32 scores exactly 100% mIoU on its own answers, so
-the INT8 drop is known, and checked here against an mIoU counted independently."""
+each INT8 model's drop is known, and checked here against an mIoU counted independently. The guard scores both
+shipped models: the TensorRT Q/DQ one (run on ONNX Runtime) and the ONNX Runtime u8/s8 one."""
 import os
 
 import cv2
@@ -8,7 +9,7 @@ import onnxruntime as ort
 import pytest
 
 from edgeseg import calibrate as cal
-from edgeseg.int8_guard import guard
+from edgeseg.int8_guard import guard, guard_calibration
 from edgeseg.probe_model import probe_spec, write_probe_dataset
 
 from conftest import PROBE_SIZE, reference_miou
@@ -27,13 +28,14 @@ def calibrated(probe_onnx, tmp_path):
     images = [os.path.join(manifest["data_root"], r["path"]) for r in manifest["images"]]
     reader = cal.ImageCalibrationReader(images, probe_spec(PROBE_SIZE), "input")
     folder = os.path.dirname(manifest["path"])
+    paths = {key: os.path.join(folder, manifest["outputs"][key]["file"]) for key in ("tensorrt_qdq", "onnxruntime_int8")}
 
-    def run_guard(val, max_drop, **options):
-        return guard(probe_onnx, lambda: os.path.join(folder, manifest["outputs"]["onnxruntime_int8"]["file"]),
-                     lambda excluded: cal.requantize(manifest["path"], excluded, log=quiet), reader, val,
-                     max_drop=max_drop, log=quiet, **options)
+    def run_guard(val, max_drop, paths=paths, **options):
+        return guard(probe_onnx, lambda: dict(paths), lambda excluded: cal.requantize(manifest["path"], excluded,
+                                                                                      log=quiet),
+                     reader, val, max_drop=max_drop, log=quiet, **options)
 
-    return run_guard, os.path.join(folder, manifest["outputs"]["onnxruntime_int8"]["file"])
+    return run_guard, paths
 
 
 def independent_miou(model_path, data):
@@ -49,12 +51,22 @@ def independent_miou(model_path, data):
     return reference_miou(pairs, 8)[0]
 
 
-def test_the_drop_is_fp32_minus_int8_in_points(calibrated, probe_set):
-    run_guard, int8_model = calibrated
+def test_the_drop_is_fp32_minus_int8_in_points_for_each_shipped_model(calibrated, probe_set):
+    run_guard, paths = calibrated
     report = run_guard(probe_set, max_drop=100.0)
-    int8 = independent_miou(int8_model, probe_set)
-    assert report["fp32"]["miou"] == 1.0 and report["int8"]["miou"] == pytest.approx(int8, abs=1e-12)
-    assert report["drop_points"] == pytest.approx(100 * (1.0 - int8), abs=1e-9) and report["drop_points"] > 1.0
+    assert report["fp32"]["miou"] == 1.0 and set(report["models"]) == {"tensorrt_qdq", "onnxruntime_int8"}
+    for key, path in paths.items():
+        int8 = independent_miou(path, probe_set)
+        model = report["models"][key]
+        assert model["miou"] == pytest.approx(int8, abs=1e-12), key
+        assert model["drop_points"] == pytest.approx(100 * (1.0 - int8), abs=1e-9) and model["drop_points"] > 1.0
+        for name, change in model["per_class_change_points"].items():  # per class, in points, against FP32's
+            fp32 = report["fp32"]["per_class_iou"][name]
+            assert change is None if fp32 is None else change == pytest.approx(100 * (model["per_class_iou"][name]
+                                                                                      - fp32))
+    # the verdict is the worse model's: on the probe that is ONNX Runtime's u8 (87-90%), TensorRT's s8 96-97%
+    worst = max(report["models"], key=lambda k: report["models"][k]["drop_points"])
+    assert report["verdict_model"] == worst and report["drop_points"] == report["models"][worst]["drop_points"]
     assert report["passed"] and report["float_ops"] == [] and len(report["rounds"]) == 1
 
 
@@ -66,12 +78,16 @@ def test_a_drop_just_within_the_limit_passes_untouched(calibrated, probe_set):
 
 
 def test_a_drop_just_over_the_limit_keeps_the_most_sensitive_op_in_float(calibrated, probe_set):
-    run_guard, int8_model = calibrated
-    drop = run_guard(probe_set, max_drop=100.0)["drop_points"]
+    run_guard, paths = calibrated
+    first = run_guard(probe_set, max_drop=100.0)
+    drop = first["drop_points"]
     report = run_guard(probe_set, max_drop=drop - 0.01)
     assert len(report["rounds"]) >= 2 and report["float_ops"] == [report["sensitivity"][0]["node"]]
-    assert report["passed"] and report["drop_points"] <= drop - 0.01
-    assert report["drop_points"] == pytest.approx(100 * (1.0 - independent_miou(int8_model, probe_set)), abs=1e-9)
+    assert report["sensitivity_model"] == first["verdict_model"]  # ranked on the model that failed
+    assert report["passed"] and all(m["drop_points"] <= drop - 0.01 for m in report["models"].values())
+    for key, path in paths.items():  # both models were requantized with the op in float
+        assert report["models"][key]["drop_points"] == pytest.approx(
+            100 * (1.0 - independent_miou(path, probe_set)), abs=1e-9)
     assert {r["node"] for r in report["sensitivity"]} == {"blur", "scores"}
     assert report["sensitivity"][0]["sqnr_db"] <= report["sensitivity"][1]["sqnr_db"]
 
@@ -81,4 +97,52 @@ def test_an_unreachable_limit_stops_with_everything_in_float(calibrated, probe_s
     report = run_guard(probe_set, max_drop=-0.5)
     assert not report["passed"] and sorted(report["float_ops"]) == ["blur", "scores"]
     assert [len(r["float_ops"]) for r in report["rounds"]] == [0, 1, 2]
-    assert report["drop_points"] == 0.0 and report["int8"]["miou"] == 1.0  # nothing quantized: FP32's answer
+    assert report["drop_points"] == 0.0  # nothing quantized: FP32's answer, in both models
+    assert [m["miou"] for m in report["models"].values()] == [1.0, 1.0]
+
+
+def test_the_verdict_and_the_fallback_follow_the_tensorrt_model_when_it_loses_more(calibrated, probe_set,
+                                                                                    probe_onnx):
+    """The ONNX Runtime slot scored with the FP32 model (drop 0): the TensorRT Q/DQ model alone exceeds the
+    limit, decides the verdict, is the one ranked for sensitivity, and its op goes to float."""
+    run_guard, paths = calibrated
+    only_trt = {"tensorrt_qdq": paths["tensorrt_qdq"], "onnxruntime_int8": probe_onnx}
+    first = run_guard(probe_set, max_drop=100.0, paths=only_trt)
+    trt_drop = first["models"]["tensorrt_qdq"]["drop_points"]
+    assert first["models"]["onnxruntime_int8"]["drop_points"] == 0.0 and trt_drop > 0.5
+    assert first["verdict_model"] == "tensorrt_qdq"
+    report = run_guard(probe_set, max_drop=trt_drop - 0.01, paths=only_trt)
+    assert report["sensitivity_model"] == "tensorrt_qdq" and report["float_ops"]
+    assert report["models"]["tensorrt_qdq"]["drop_points"] == pytest.approx(
+        100 * (1.0 - independent_miou(paths["tensorrt_qdq"], probe_set)), abs=1e-9)
+    assert report["passed"] == (report["models"]["tensorrt_qdq"]["drop_points"] <= trt_drop - 0.01)
+
+
+def test_a_calibration_records_both_models_figures(probe_onnx, probe_set, tmp_path):
+    """guard_calibration: the report beside the manifest, each model's mIoU and drop in the manifest."""
+    data = write_probe_dataset(str(tmp_path / "scenes"), 4, PROBE_SIZE, seed=81)
+    manifest = cal.calibrate(probe_onnx, data, num=4, method="minmax", out_dir=str(tmp_path / "c"), log=quiet)
+    report = guard_calibration(manifest["path"], probe_set, max_drop=100.0, log=quiet)
+    recorded = cal.read_manifest(manifest["path"])
+    accuracy = recorded["accuracy"]
+    assert accuracy["passed"] and accuracy["val"] == probe_set and accuracy["fp32_miou"] == 1.0
+    assert {k: v["miou"] for k, v in accuracy["models"].items()} == {k: v["miou"] for k, v in report["models"].items()}
+    for key in ("tensorrt_qdq", "onnxruntime_int8"):
+        assert accuracy["models"][key]["miou"] == pytest.approx(independent_miou(recorded["outputs"][key], probe_set),
+                                                                abs=1e-12)
+    assert os.path.isfile(os.path.join(recorded["folder"], accuracy["report"]))
+
+
+def test_build_reports_the_figures_of_the_model_it_builds():
+    """TensorRT on the GPU builds the Q/DQ model, ONNX Runtime its own, a DLA core the cache (never measured)."""
+    from edgeseg.runtime.builder import _int8_accuracy
+
+    calibrated = {"accuracy": {"val": "VAL", "fp32_miou": 0.7, "max_drop": 0.5, "models": {
+        "tensorrt_qdq": {"miou": 0.694, "drop_points": 0.6}, "onnxruntime_int8": {"miou": 0.697, "drop_points": 0.3}}}}
+    gpu, ort, dla = (_int8_accuracy(calibrated, True, None), _int8_accuracy(calibrated, False, None),
+                     _int8_accuracy(calibrated, True, 0))
+    assert (gpu["model"], gpu["miou"], gpu["passed"]) == ("tensorrt_qdq", 0.694, False)
+    assert (ort["model"], ort["miou"], ort["passed"]) == ("onnxruntime_int8", 0.697, True)
+    assert (dla["model"], dla["measured"]) == ("tensorrt_cache", False) and "only in TensorRT" in dla["why"]
+    assert _int8_accuracy({}, True, None) == {"model": "tensorrt_qdq", "measured": False,
+                                              "why": "calibrate with --val LABELLED_DATA to measure it"}

@@ -144,6 +144,8 @@ def build(onnx_path: str, output: Optional[str] = None, precision: str = "fp16",
             meta.update(input_name=edits["input"]["name"], input_shape=[1, height, width, 3])
         if edits["output"]:
             meta.update(output_name=edits["output"]["name"], output_kind="classmap")
+        if calibrated and precision == "int8":
+            meta["int8_accuracy"] = _int8_accuracy(calibrated, use_tensorrt, dla_core)
         meta.update(
             stage="build",
             requested_precision=precision,
@@ -155,6 +157,21 @@ def build(onnx_path: str, output: Optional[str] = None, precision: str = "fp16",
             created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
         return output, pending.commit(meta), note
+
+
+def _int8_accuracy(calibrated: Dict[str, Any], use_tensorrt: bool, dla_core: Optional[int]) -> Dict[str, Any]:
+    """What `calibrate --val` measured for the INT8 model this build uses (none for the DLA's implicit INT8,
+    which only TensorRT can run)."""
+    model = "onnxruntime_int8" if not use_tensorrt else "tensorrt_qdq" if dla_core is None else "tensorrt_cache"
+    accuracy = calibrated.get("accuracy") or {}
+    measured = (accuracy.get("models") or {}).get(model)
+    if not measured:
+        why = "implicit INT8 runs only in TensorRT" if model == "tensorrt_cache" else \
+            "calibrate with --val LABELLED_DATA to measure it"
+        return {"model": model, "measured": False, "why": why}
+    return {"model": model, "measured": True, "val": accuracy.get("val"), "fp32_miou": accuracy.get("fp32_miou"),
+            "miou": measured["miou"], "drop_points": measured["drop_points"], "max_drop": accuracy.get("max_drop"),
+            "passed": measured["drop_points"] <= accuracy.get("max_drop", float("inf"))}
 
 
 def _static_shapes(parent: Dict[str, Any], edits: Dict[str, Any]) -> Optional[Dict[str, Tuple[Shape, Shape, Shape]]]:
