@@ -893,6 +893,15 @@ def quantize_from_ranges(onnx_path: str, ranges: Ranges, out_trt: Optional[str],
         return {target: pending[target].commit(metas[target]) for target, _ in jobs}
 
 
+def _fusion_lint(trt_model: str, log: Log) -> Dict[str, Any]:
+    """The fusion lint of the TensorRT Q/DQ model (edgeseg/fusion_lint.py), printed; its manifest record."""
+    from . import fusion_lint
+
+    report = fusion_lint.lint(_load_model(trt_model))
+    log(fusion_lint.summary_line(report))
+    return fusion_lint.record(report)
+
+
 def _image_records(images: Sequence[str], root: str) -> List[Dict[str, str]]:
     records = []
     for path in images:
@@ -965,6 +974,7 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
         quantize_from_ranges(onnx_path, ranges, out_trt, out_ort, nodes_to_exclude, method, chosen,
                              calibration, log)
         written.extend([out_trt, out_trt + ".json", out_ort, out_ort + ".json"])
+        lint = _fusion_lint(out_trt, log)
         save_ranges(ranges_path, ranges, method, model_sha, {"model": os.path.basename(onnx_path)})
         written.append(ranges_path)
         trt_cache.write(cache_path, trt_cache.scales_from_ranges(ranges), trt_version)
@@ -991,6 +1001,7 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
             "outputs": _output_records(folder, {"tensorrt_qdq": out_trt, "onnxruntime_int8": out_ort,
                                                 "tensorrt_cache": cache_path}),
             "trt_cache_header": trt_cache.header_for(trt_version),
+            "fusion_lint": lint,
             "versions": {"edgeseg": __version__, "onnxruntime": _ort_version(), "numpy": np.__version__,
                          "opencv": cv2.__version__},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -1078,6 +1089,7 @@ def requantize(manifest_path: str, nodes_to_exclude: Sequence[str] = (), suffix:
             record = json.load(f)
         record["outputs"].update(_output_records(folder, {"tensorrt_qdq": out_trt, "onnxruntime_int8": out_ort}))
         record["nodes_to_exclude"] = list(nodes_to_exclude)
+        record["fusion_lint"] = _fusion_lint(out_trt, log)
         record.pop("accuracy", None)  # measured on the models just replaced (the guard records it anew)
         write_json_atomic(manifest_path, record)
     return sidecars

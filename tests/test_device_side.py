@@ -16,7 +16,8 @@ DEVICE_MODULES = ["edgeseg.cli", "edgeseg.runtime", "edgeseg.runtime.builder", "
                   "edgeseg.calibrate", "edgeseg.int8_guard", "edgeseg.runtime.profiles", "edgeseg.frame_report",
                   "edgeseg.stream.pipeline", "edgeseg.stream.sources", "edgeseg.stream.render",
                   "edgeseg.deploy.facts", "edgeseg.deploy.deepstream", "edgeseg.deploy.triton", "edgeseg.probe_model", "edgeseg.frame_log",
-                  "edgeseg.trt_cache", "edgeseg.runtime.trt_compat", "edgeseg.runtime.tensorrt"]
+                  "edgeseg.trt_cache", "edgeseg.runtime.trt_compat", "edgeseg.runtime.tensorrt",
+                  "edgeseg.fusion_lint"]
 DEVICE_PATHS = ["edgeseg/runtime", "edgeseg/stream", "edgeseg/deploy", "edgeseg/data/pairs.py", "edgeseg/data/synthetic.py",
                 "edgeseg/data/datasets.py", "edgeseg/data/transforms.py", "edgeseg/data/class_weights.py",
                 "edgeseg/data/__init__.py", "edgeseg/models/__init__.py", "edgeseg/calibrate.py",
@@ -24,7 +25,7 @@ DEVICE_PATHS = ["edgeseg/runtime", "edgeseg/stream", "edgeseg/deploy", "edgeseg/
                 "edgeseg/cli.py", "edgeseg/profiling.py", "edgeseg/metrics.py", "edgeseg/preprocess.py",
                 "edgeseg/artifacts.py", "edgeseg/palettes.py", "edgeseg/errors.py", "edgeseg/envinfo.py",
                 "edgeseg/evaluate.py", "edgeseg/bench.py", "edgeseg/__init__.py", "edgeseg/__main__.py",
-                "edgeseg/trt_cache.py"]
+                "edgeseg/trt_cache.py", "edgeseg/fusion_lint.py"]
 
 
 def test_device_side_imports_without_torch():
