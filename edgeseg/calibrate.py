@@ -58,7 +58,8 @@ __all__ = [
 Ranges = Dict[str, Tuple[float, float]]  # tensor name -> (lowest, highest), float32 values
 
 METHODS = ("minmax", "entropy", "percentile")
-OP_TYPES = ("Conv", "Gemm", "MatMul")
+OP_TYPES = ("Conv", "Gemm", "MatMul")  # quantized for ONNX Runtime
+TRT_OP_TYPES = ("Conv", "ConvTranspose", "Gemm", "MatMul")  # TensorRT's weighted layers: all run INT8
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 LABEL_DIR_NAMES = ("labels", "label", "masks", "annotations", "gtFine")  # skipped in image folders
 CLASS_WINDOW = 8          # candidates per group looked at when preferring images with new classes
@@ -630,9 +631,10 @@ TARGETS = {
     # own Q/DQ pair, biases left in float (TensorRT refuses an int32 bias behind a DequantizeLinear).
     "tensorrt": {
         "activation": "QInt8",
+        "op_types": TRT_OP_TYPES,
         "extra": {"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
                   "AddQDQPairToWeight": True, "DedicatedQDQPair": True,
-                  "OpTypesToExcludeOutputQuantization": list(OP_TYPES)},
+                  "OpTypesToExcludeOutputQuantization": list(TRT_OP_TYPES)},
         "record": {"format": "QDQ", "activations": "int8 symmetric (zero point 0)",
                    "weights": "int8 symmetric per-channel (float weights -> Q -> DQ)", "per_channel": True,
                    "bias": "float", "target": "TensorRT explicit INT8 (BuilderFlag.INT8 with Q/DQ)"},
@@ -640,6 +642,7 @@ TARGETS = {
     # ONNX Runtime CPU: uint8 activations, int8 weights; fuses to QLinearConv (measured 0.67x FP32).
     "onnxruntime": {
         "activation": "QUInt8",
+        "op_types": OP_TYPES,
         "extra": {"WeightSymmetric": True},
         "record": {"format": "QDQ", "activations": "uint8 asymmetric", "weights": "int8 symmetric per-channel",
                    "per_channel": True, "bias": "int32", "target": "ONNX Runtime CPU (QLinearConv)"},
@@ -667,11 +670,12 @@ def _int32_bias_overflow(model: Any, op_types: Sequence[str]) -> List[str]:
 
 
 def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "tensorrt",
-                   nodes_to_exclude: Sequence[str] = (), op_types: Sequence[str] = OP_TYPES,
+                   nodes_to_exclude: Sequence[str] = (), op_types: Optional[Sequence[str]] = None,
                    method: str = "minmax") -> Dict[str, Any]:
     """Quantize `onnx_path` into the file `output` (a pending artifact's, which the caller commits) with
-    precomputed `ranges`, for `target` "tensorrt" (int8 symmetric QDQ) or "onnxruntime" (uint8/int8
-    QDQ). Nodes named in `nodes_to_exclude` stay float. Returns what was done (for the sidecar)."""
+    precomputed `ranges`, for `target` "tensorrt" (int8 symmetric QDQ, placed as TensorRT fuses: see
+    `_quantize_residual_branches`) or "onnxruntime" (uint8/int8 QDQ). `op_types` defaults to the target's.
+    Nodes named in `nodes_to_exclude` stay float. Returns what was done (for the sidecar)."""
     onnx = _import_onnx()
     quantization = _import_quantization()
     from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
@@ -679,6 +683,7 @@ def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "t
     if target not in TARGETS:
         raise ConfigError("quantization target {!r} is not one of {}".format(target, ", ".join(TARGETS)))
     settings = TARGETS[target]
+    op_types = tuple(op_types or settings["op_types"])
     model = _load_model(onnx_path)
     opsets = {o.domain: o.version for o in model.opset_import}
     known = {node.name for node in model.graph.node}
@@ -687,6 +692,13 @@ def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "t
         raise ConfigError("{}: no node named {} to exclude from quantization".format(
             onnx_path, ", ".join(repr(n) for n in unknown[:5])))
     excluded = list(nodes_to_exclude)
+    extra = copy.deepcopy(settings["extra"])
+    if target == "tensorrt":  # TensorRT's deconvolution kernels take weight scales per INPUT channel (axis 0 of
+        # a ConvTranspose kernel); per output channel, ONNX Runtime's default, computes wrong (NVIDIA/TensorRT#1694,
+        # #2380)
+        initializers = {t.name for t in model.graph.initializer}
+        extra["TensorQuantOverrides"] = {n.input[1]: [{"axis": 0}] for n in model.graph.node
+                                         if n.op_type == "ConvTranspose" and len(n.input) > 1 and n.input[1] in initializers}
     overflowed = []  # type: List[str]
     while True:
         arguments = _kwargs_for(QDQQuantizer.__init__, {
@@ -696,7 +708,7 @@ def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "t
             "activation_qType": getattr(quantization.QuantType, settings["activation"]),
             "tensors_range": _tensors_data(ranges, method), "nodes_to_quantize": [],
             "nodes_to_exclude": list(excluded), "op_types_to_quantize": list(op_types),
-            "extra_options": copy.deepcopy(settings["extra"])})
+            "extra_options": copy.deepcopy(extra)})
         quantizer = QDQQuantizer(**arguments)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # ORT < 1.20 casts overflowing biases silently
@@ -708,6 +720,9 @@ def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "t
         if not overflow or overflowed:
             break
         overflowed, excluded = overflow, excluded + overflow
+    if target == "tensorrt":
+        _check_deconvolution_axis(quantized, onnx_path)
+    branches = _quantize_residual_branches(quantized, ranges, op_types, excluded) if target == "tensorrt" else []
     # Leave the graph as a plain ONNX model: no quantizer bookkeeping, the original opsets.
     props = [p for p in quantized.metadata_props if p.key != "onnx.infer"]
     del quantized.metadata_props[:]
@@ -732,13 +747,68 @@ def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "t
     record = dict(settings["record"])
     record.update({
         "op_types": list(op_types), "method": method, "excluded_nodes": list(nodes_to_exclude),
-        "float_for_int32_bias_overflow": overflowed,
+        "float_for_int32_bias_overflow": overflowed, "residual_branches_quantized": len(branches),
         "quantized_nodes": len(int8_nodes), "float_nodes": float_nodes,
         "opset": {o.domain or "ai.onnx": o.version for o in final.opset_import},
         "domains": sorted({n.domain or "ai.onnx" for n in final.graph.node}),
         "onnxruntime": _ort_version(),
     })
     return record
+
+
+def _check_deconvolution_axis(model: Any, onnx_path: str) -> None:
+    """ConfigError when a ConvTranspose's weights are quantized per output channel (an onnxruntime without the
+    QDQOpTypePerChannelSupportToAxis option): TensorRT would compute that layer wrong."""
+    producer = {out: node for node in model.graph.node for out in node.output}
+    for node in model.graph.node:
+        dequantize = producer.get(node.input[1]) if node.op_type == "ConvTranspose" and len(node.input) > 1 else None
+        axis = next((a.i for a in dequantize.attribute if a.name == "axis"), 1) if dequantize is not None and \
+            dequantize.op_type == "DequantizeLinear" else 0
+        if axis != 0:
+            raise ConfigError("{}: this onnxruntime ({}) quantizes ConvTranspose {} per output channel, which TensorRT "
+                              "computes wrong; upgrade onnxruntime (1.18 or newer)".format(
+                                  onnx_path, _ort_version(), node.name))
+
+
+def _quantize_residual_branches(model: Any, ranges: Ranges, op_types: Sequence[str],
+                                excluded: Sequence[str]) -> List[str]:
+    """TensorRT fuses a quantized weighted layer and the Add that takes its output into one INT8 kernel
+    only when the Add's other input (the residual branch) comes through Q/DQ too (developer guide, "Q/DQ
+    layer placement"; NVIDIA/TensorRT#1992); otherwise the Add runs in float between reformats. Put an
+    int8 symmetric Q/DQ pair (scale from the branch's calibrated range, as TensorRT's) on each such branch,
+    in place. Returns the Adds whose branch it quantized."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    initializers = {t.name for t in graph.initializer}
+    scales = trt_cache.scales_from_ranges(ranges)
+    before = {}  # type: Dict[str, List[Any]]  # Add node name -> the Q, DQ nodes to put in front of it
+    for node in graph.node:
+        if node.op_type != "Add" or len(node.input) != 2 or node.name in excluded:
+            continue
+        for index in (0, 1):
+            source, branch = producer.get(node.input[index]), node.input[1 - index]
+            if source is None or source.op_type not in op_types:
+                continue
+            data, feeder = producer.get(source.input[0]), producer.get(branch)
+            quantized = data is not None and data.op_type == "DequantizeLinear"
+            if quantized and branch not in initializers and branch in scales and \
+                    not (feeder is not None and feeder.op_type == "DequantizeLinear"):
+                stem = "{}_branch".format(node.name or branch)
+                graph.initializer.extend([numpy_helper.from_array(np.array(scales[branch], np.float32), stem + "_scale"),
+                                          numpy_helper.from_array(np.array(0, np.int8), stem + "_zero_point")])
+                before[node.name] = [
+                    helper.make_node("QuantizeLinear", [branch, stem + "_scale", stem + "_zero_point"],
+                                     [stem + "_quantized"], name=stem + "_QuantizeLinear"),
+                    helper.make_node("DequantizeLinear", [stem + "_quantized", stem + "_scale", stem + "_zero_point"],
+                                     [stem + "_dequantized"], name=stem + "_DequantizeLinear")]
+                node.input[1 - index] = stem + "_dequantized"
+            break
+    nodes = [new for node in graph.node for new in before.get(node.name, []) + [node]]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return sorted(before)
 
 
 def _ort_version() -> str:

@@ -4,7 +4,8 @@ TensorRT's explicit INT8 runs a weighted layer (Conv, ConvTranspose, Gemm, MatMu
 input and its weights come through QuantizeLinear -> DequantizeLinear; it fuses into that layer the
 pointwise activations right after it (Relu, Clip, LeakyRelu, Sigmoid, HardSigmoid, HardSwish, Tanh) and a
 residual Add whose other input (the branch) is quantized too (TensorRT developer guide, "Q/DQ layer
-placement"; NVIDIA/TensorRT#1992). What is left between INT8 layers runs in FP16/FP32, with reformat
+placement"; NVIDIA/TensorRT#1992); and it moves a QuantizeLinear backward across a MaxPool, which then runs
+in INT8. What is left between INT8 layers runs in FP16/FP32, with reformat
 layers around it: a float island. This lint reports, from the graph alone:
 - per weighted layer, whether its input and its weights are quantized;
 - per Add fed by a weighted layer, whether the other branch is quantized (Conv+Add fuse in INT8);
@@ -17,6 +18,7 @@ from typing import Any, Dict, List, Set
 WEIGHTED = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 EPILOGUES = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "BatchNormalization")
 QDQ = ("QuantizeLinear", "DequantizeLinear")
+COMMUTING = ("MaxPool",)  # TensorRT moves Q backward and DQ forward across these
 SHAPE_OPS = ("Shape", "Constant", "ConstantOfShape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice",
              "Range", "Reshape")  # ops that, fed only by initializers or shapes, compute no activation
 
@@ -40,6 +42,13 @@ def lint(model: Any) -> Dict[str, Any]:
         node = producer.get(name)
         return node is not None and node.op_type == "DequantizeLinear"
 
+    shape_nodes = set()  # type: Set[str]  # Shape and what computes on shapes only: not activations
+    for node in graph.node:
+        feeds = [producer.get(name) for name in node.input if name and name not in initializers]
+        if node.op_type == "Shape" or (node.op_type in SHAPE_OPS and feeds and
+                                       all(f is not None and f.name in shape_nodes for f in feeds)):
+            shape_nodes.add(node.name)
+
     def constant(name: str) -> bool:
         """An initializer, or computed from initializers only (shape arithmetic, a Q/DQ'd weight)."""
         seen, todo = set(), [name]
@@ -49,6 +58,8 @@ def lint(model: Any) -> Dict[str, Any]:
                 continue
             seen.add(current)
             node = producer.get(current)
+            if node is not None and node.name in shape_nodes:
+                continue
             if node is None or node.op_type not in SHAPE_OPS + QDQ:
                 return False
             todo.extend(node.input)
@@ -79,6 +90,10 @@ def lint(model: Any) -> Dict[str, Any]:
                 if entry["branch_quantized"] and source.name in int8:
                     fused.add(node.name)
                 break
+    for node in graph.node:  # a MaxPool whose output is only quantized runs INT8: Q propagates backward across it
+        if node.op_type in COMMUTING and node.output and consumers.get(node.output[0]) and \
+                all(c.op_type == "QuantizeLinear" for c in consumers[node.output[0]]):
+            fused.add(node.name)
     for node in graph.node:  # pointwise epilogues right after an INT8 layer (single consumer chains)
         source = producer.get(node.input[0]) if node.input else None
         if node.op_type in EPILOGUES and source is not None and source.name in fused and \
@@ -101,7 +116,7 @@ def _islands(graph: Any, producer: Dict[str, Any], consumers: Dict[str, List[Any
              int8: Set[str], constant: Any) -> List[Dict[str, Any]]:
     """Connected groups of float compute nodes that an INT8 layer feeds and that feed an INT8 layer."""
     float_nodes = {node.name: node for node in graph.node
-                   if node.name not in fused and node.op_type not in QDQ
+                   if node.name not in fused and node.op_type not in QDQ and node.op_type != "Shape"
                    and not all(constant(name) for name in node.input if name)}
 
     def neighbours(node: Any) -> List[Any]:

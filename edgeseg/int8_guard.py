@@ -28,7 +28,7 @@ from .artifacts import write_json_atomic
 from .evaluate import evaluate
 from .runtime.artifact import open_artifact
 
-QUANTIZED_OPS = ("Conv", "Gemm", "MatMul")
+QUANTIZED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 
 
 def rank_sensitive_ops(fp32_path: str, qdq_path: str, reader: CalibrationDataReader) -> List[Dict[str, Any]]:

@@ -94,3 +94,72 @@ def test_the_lint_of_a_real_tensorrt_qdq_model(probe_onnx, tmp_path):
     assert report["int8_layers"] == 2 and report["weighted_not_int8"] == []  # blur and scores
     assert manifest["fusion_lint"]["int8_layers"] == 2  # calibrate records it
     assert manifest["fusion_lint"]["float_islands"] == report["float_islands"]
+
+
+def residual_float_model(path):
+    """x -> Conv -> Relu -> Conv (+ Tanh(x)) -> Relu -> ConvTranspose (stride 2): a residual block whose branch
+    nothing else quantizes (ONNX Runtime's quantizer reuses a quantized tensor's DequantizeLinear for an Add),
+    and an upsampler."""
+    rng = np.random.RandomState(7)
+    inits = [numpy_helper.from_array(rng.randn(C, C, 3, 3).astype(np.float32) * 0.3, "w1"),
+             numpy_helper.from_array(rng.randn(C, C, 3, 3).astype(np.float32) * 0.3, "w2"),
+             numpy_helper.from_array(rng.randn(C, C, 2, 2).astype(np.float32) * 0.3, "w3")]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+             helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+             helper.make_node("Tanh", ["x"], ["t"], name="tanh"),
+             helper.make_node("Add", ["c2", "t"], ["s"], name="add"),
+             helper.make_node("Relu", ["s"], ["r2"], name="relu2"),
+             helper.make_node("ConvTranspose", ["r2", "w3"], ["y"], name="up", strides=[2, 2])]
+    graph = helper.make_graph(nodes, "residual", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, C, 16, 16])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def test_tensorrt_placement_quantizes_residual_branches_and_deconvolutions(tmp_path):
+    """The TensorRT model gets Q/DQ on the Add's residual branch (scale = the branch's range / 127, as
+    TensorRT's) and on ConvTranspose; the lint then finds no float island; the graph still runs and stays
+    close to FP32. ONNX Runtime's model keeps its own placement."""
+    import onnxruntime as ort
+
+    path = residual_float_model(tmp_path / "residual.onnx")
+    rng = np.random.RandomState(8)
+    batches = [rng.randn(1, C, 8, 8).astype(np.float32) for _ in range(6)]
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter([{"x": b} for b in batches])
+
+        def get_next(self):
+            return next(self.items, None)
+
+        def __len__(self):
+            return len(batches)
+
+    ranges = cal.compute_ranges(path, Reader(), method="minmax")
+    out = str(tmp_path / "trt.onnx")
+    record = cal.quantize_model(path, ranges, out, target="tensorrt")
+    assert record["residual_branches_quantized"] == 1 and "ConvTranspose" in record["op_types"]
+    model = onnx.load(out)
+    report = lint(model)
+    assert report["int8_layers"] == 3 and report["weighted_not_int8"] == []  # conv1, conv2 and the deconvolution
+    assert report["adds_with_branch_quantized"] == 1 and report["float_islands"] == 0  # tanh feeds no INT8 layer
+    deconvolution_weights = next(n for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] ==
+                                 "w3_QuantizeLinear_Output")
+    assert [a.i for a in deconvolution_weights.attribute if a.name == "axis"] == [0]  # per input channel, as TensorRT
+    branch_q = next(n for n in model.graph.node if n.name == "add_branch_QuantizeLinear")
+    scale = numpy_helper.to_array(next(t for t in model.graph.initializer if t.name == branch_q.input[1]))
+    low, high = ranges["t"]
+    assert scale == np.float32(np.float32(max(-low, high)) / np.float32(127))
+    fp32 = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    int8 = ort.InferenceSession(out, providers=["CPUExecutionProvider"])
+    reference, quantized = fp32.run(None, {"x": batches[0]})[0], int8.run(None, {"x": batches[0]})[0]
+    assert np.abs(reference - quantized).max() < 0.1 * np.abs(reference).max()
+    ort_model = str(tmp_path / "ort.onnx")
+    record = cal.quantize_model(path, ranges, ort_model, target="onnxruntime")
+    assert record["residual_branches_quantized"] == 0 and "ConvTranspose" not in record["op_types"]
