@@ -26,7 +26,9 @@ What differs between TensorRT versions (edgeseg/runtime/trt_compat.py) is exerci
   - a "GPU, threads" row runs the first GPU engine on a worker thread, closes it from another thread
     (as a stream loop and a signal handler do), then opens and runs it again;
   - on a strongly typed TensorRT (11: no FP16 builder flag) the probe is built fp32 and int8 (Q/DQ) on
-    the GPU, and a row checks that fp16 is refused in one line rather than built as FP32.
+    the GPU, and a row checks that fp16 is refused in one line rather than built as FP32;
+  - each GPU int8 row sets the fusion lint of the Q/DQ model (edgeseg/fusion_lint.py, which stands in for
+    the layer report where TensorRT cannot run) beside the engine inspector's real per-layer precisions.
 
 Your own exported models can be built and benchmarked beside the probe (--onnx-dir DIR with <model>.onnx
 files, or --models NAMES exported here where torch is installed). They have no oracle and may be
@@ -36,6 +38,7 @@ agreement is under the threshold. Only the probe rows can pass the self-test.
 """
 import argparse
 import glob
+import json
 import os
 import sys
 import threading
@@ -102,9 +105,23 @@ def engine_row(model: str, onnx_path: str, precision: str, core: Optional[int], 
         if sidecar.get("calibration_cache_retagged_from"):
             row["note"] = "cache {} re-tagged as {}".format(sidecar["calibration_cache_retagged_from"],
                                                          sidecar["calibration_cache_header"])
+        if sidecar.get("int8_mode") == "explicit-qdq" and sidecar.get("layer_report"):
+            row["note"] = lint_against_engine(manifest, sidecar["layer_report"])
     except Exception as exc:  # a failed build (or run) is a row, not a crash
         row["error"] = error_text(exc)
     return row
+
+
+def lint_against_engine(manifest: str, layer_report: str) -> str:
+    """The fusion lint of the Q/DQ model beside what the engine inspector says TensorRT made of it."""
+    with open(manifest) as f:
+        calibration = json.load(f)
+    lint = calibration.get("fusion_lint") or {}
+    with open(layer_report) as f:
+        layers = json.load(f).get("layers", [])
+    int8 = sum(1 for layer in layers if layer.get("precision") == "int8")
+    return "lint: {} of {} weighted layers INT8, {} float island(s); engine: {} of {} layers INT8".format(
+        lint.get("int8_layers"), lint.get("weighted_layers"), lint.get("float_islands"), int8, len(layers))
 
 
 def judge(row: Dict[str, Any], informational: bool) -> Dict[str, Any]:
