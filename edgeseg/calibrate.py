@@ -693,11 +693,11 @@ def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "t
             onnx_path, ", ".join(repr(n) for n in unknown[:5])))
     excluded = list(nodes_to_exclude)
     extra = copy.deepcopy(settings["extra"])
-    if target == "tensorrt":  # TensorRT's deconvolution kernels take weight scales per INPUT channel (axis 0 of
-        # a ConvTranspose kernel); per output channel, ONNX Runtime's default, computes wrong (NVIDIA/TensorRT#1694,
-        # #2380)
+    if target == "tensorrt":  # TensorRT's deconvolution kernels take no per-output-channel weight scales, ONNX
+        # Runtime's default for ConvTranspose, and compute wrong with them (NVIDIA/TensorRT#1694, #2380): one scale
+        # per kernel (per input channel, axis 0, trips ONNX Runtime's int32-bias check when the layer has a bias)
         initializers = {t.name for t in model.graph.initializer}
-        extra["TensorQuantOverrides"] = {n.input[1]: [{"axis": 0}] for n in model.graph.node
+        extra["TensorQuantOverrides"] = {n.input[1]: [{"symmetric": True}] for n in model.graph.node
                                          if n.op_type == "ConvTranspose" and len(n.input) > 1 and n.input[1] in initializers}
     overflowed = []  # type: List[str]
     while True:
@@ -757,17 +757,26 @@ def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "t
 
 
 def _check_deconvolution_axis(model: Any, onnx_path: str) -> None:
-    """ConfigError when a ConvTranspose's weights are quantized per output channel (an onnxruntime without the
-    QDQOpTypePerChannelSupportToAxis option): TensorRT would compute that layer wrong."""
+    """ConfigError when a ConvTranspose's weights are quantized per output channel (an onnxruntime without
+    TensorQuantOverrides): TensorRT would compute that layer wrong."""
     producer = {out: node for node in model.graph.node for out in node.output}
     for node in model.graph.node:
         dequantize = producer.get(node.input[1]) if node.op_type == "ConvTranspose" and len(node.input) > 1 else None
-        axis = next((a.i for a in dequantize.attribute if a.name == "axis"), 1) if dequantize is not None and \
-            dequantize.op_type == "DequantizeLinear" else 0
+        per_channel = dequantize is not None and dequantize.op_type == "DequantizeLinear" and \
+            _scale_size(model, dequantize.input[1]) > 1
+        axis = next((a.i for a in dequantize.attribute if a.name == "axis"), 1) if per_channel else 0
         if axis != 0:
             raise ConfigError("{}: this onnxruntime ({}) quantizes ConvTranspose {} per output channel, which TensorRT "
                               "computes wrong; upgrade onnxruntime (1.18 or newer)".format(
                                   onnx_path, _ort_version(), node.name))
+
+
+def _scale_size(model: Any, name: str) -> int:
+    """How many values the initializer `name` holds (1 for a per-tensor scale)."""
+    for tensor in model.graph.initializer:
+        if tensor.name == name:
+            return int(np.prod(tensor.dims)) if tensor.dims else 1
+    return 1
 
 
 def _quantize_residual_branches(model: Any, ranges: Ranges, op_types: Sequence[str],

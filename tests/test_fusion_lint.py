@@ -151,7 +151,8 @@ def test_tensorrt_placement_quantizes_residual_branches_and_deconvolutions(tmp_p
     assert report["adds_with_branch_quantized"] == 1 and report["float_islands"] == 0  # tanh feeds no INT8 layer
     deconvolution_weights = next(n for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] ==
                                  "w3_QuantizeLinear_Output")
-    assert [a.i for a in deconvolution_weights.attribute if a.name == "axis"] == [0]  # per input channel, as TensorRT
+    deconvolution_scale = next(t for t in model.graph.initializer if t.name == deconvolution_weights.input[1])
+    assert list(deconvolution_scale.dims) == []  # one scale per kernel: TensorRT takes no per-output-channel ones
     branch_q = next(n for n in model.graph.node if n.name == "add_branch_QuantizeLinear")
     scale = numpy_helper.to_array(next(t for t in model.graph.initializer if t.name == branch_q.input[1]))
     low, high = ranges["t"]
