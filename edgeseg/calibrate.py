@@ -671,11 +671,12 @@ def _int32_bias_overflow(model: Any, op_types: Sequence[str]) -> List[str]:
 
 def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "tensorrt",
                    nodes_to_exclude: Sequence[str] = (), op_types: Optional[Sequence[str]] = None,
-                   method: str = "minmax") -> Dict[str, Any]:
+                   method: str = "minmax", per_channel: bool = True) -> Dict[str, Any]:
     """Quantize `onnx_path` into the file `output` (a pending artifact's, which the caller commits) with
     precomputed `ranges`, for `target` "tensorrt" (int8 symmetric QDQ, placed as TensorRT fuses: see
-    `_quantize_residual_branches`) or "onnxruntime" (uint8/int8 QDQ). `op_types` defaults to the target's.
-    Nodes named in `nodes_to_exclude` stay float. Returns what was done (for the sidecar)."""
+    `_quantize_residual_branches`) or "onnxruntime" (uint8/int8 QDQ). `op_types` defaults to the target's;
+    weights are quantized per output channel unless `per_channel` is False (one scale per tensor). Nodes
+    named in `nodes_to_exclude` stay float. Returns what was done (for the sidecar)."""
     onnx = _import_onnx()
     quantization = _import_quantization()
     from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
@@ -702,7 +703,7 @@ def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "t
     overflowed = []  # type: List[str]
     while True:
         arguments = _kwargs_for(QDQQuantizer.__init__, {
-            "model": copy.deepcopy(model), "per_channel": True, "reduce_range": False,
+            "model": copy.deepcopy(model), "per_channel": per_channel, "reduce_range": False,
             "mode": quantization.QuantizationMode.QLinearOps, "static": True,  # ORT < 1.17 wants these
             "weight_qType": quantization.QuantType.QInt8,
             "activation_qType": getattr(quantization.QuantType, settings["activation"]),
@@ -745,6 +746,8 @@ def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "t
     int8_nodes = [n.name for n in final.graph.node if n.op_type in op_types and n.input and n.input[0] in dequantized]
     float_nodes = [n.name for n in final.graph.node if n.op_type in op_types and n.name not in set(int8_nodes)]
     record = dict(settings["record"])
+    if not per_channel:
+        record.update(per_channel=False, weights=record["weights"].replace("per-channel", "per-tensor"))
     record.update({
         "op_types": list(op_types), "method": method, "excluded_nodes": list(nodes_to_exclude),
         "float_for_int32_bias_overflow": overflowed, "residual_branches_quantized": len(branches),
@@ -945,10 +948,11 @@ def _parent_meta(onnx_path: str, model: Any, spec: Optional[PreprocessSpec]) -> 
 def quantize_from_ranges(onnx_path: str, ranges: Ranges, out_trt: Optional[str], out_ort: Optional[str],
                          nodes_to_exclude: Sequence[str] = (), method: str = "minmax",
                          spec: Optional[PreprocessSpec] = None, calibration: Optional[Dict[str, Any]] = None,
-                         log: Log = print) -> Dict[str, Dict[str, Any]]:
+                         log: Log = print, per_channel: bool = True) -> Dict[str, Dict[str, Any]]:
     """Both INT8 models (either may be None to skip it) from precomputed ranges, each committed with its
     sidecar as a pair, after both are written; no calibration. `calibration` adds fields to each sidecar's
-    `quantization` record (image count, manifest). Returns the sidecars by target."""
+    `quantization` record (image count, manifest); `per_channel` False quantizes weights per tensor.
+    Returns the sidecars by target."""
     model = _load_model(onnx_path)
     parent_meta, _ = _parent_meta(onnx_path, model, spec)
     parent_sha = file_sha256(onnx_path)
@@ -958,7 +962,8 @@ def quantize_from_ranges(onnx_path: str, ranges: Ranges, out_trt: Optional[str],
         metas = {}
         for target, path in jobs:
             started = time.perf_counter()
-            record = quantize_model(onnx_path, ranges, pending[target].tmp, target, nodes_to_exclude, method=method)
+            record = quantize_model(onnx_path, ranges, pending[target].tmp, target, nodes_to_exclude, method=method,
+                                    per_channel=per_channel)
             if record.get("float_for_int32_bias_overflow"):
                 log("warning: {} kept float in the {} model: their int32 bias would overflow with this "
                     "onnxruntime {} (input range near 0); newer versions widen the weight scale instead".format(

@@ -1,5 +1,7 @@
 """The static fusion lint on Q/DQ graphs whose INT8 layers, fused Adds and float islands are known by
 construction, and on a real TensorRT Q/DQ model that `edgeseg calibrate` wrote."""
+import os
+
 import numpy as np
 import onnx
 import pytest
@@ -164,3 +166,21 @@ def test_tensorrt_placement_quantizes_residual_branches_and_deconvolutions(tmp_p
     ort_model = str(tmp_path / "ort.onnx")
     record = cal.quantize_model(path, ranges, ort_model, target="onnxruntime")
     assert record["residual_branches_quantized"] == 0 and "ConvTranspose" not in record["op_types"]
+
+
+def test_weights_per_tensor_on_request(probe_onnx, tmp_path):
+    """quantize_from_ranges(per_channel=False): one scale per weight tensor in both models, said so in the sidecar."""
+    data = write_probe_dataset(str(tmp_path / "scenes"), 4, PROBE_SIZE, seed=83)
+    manifest = cal.calibrate(probe_onnx, data, num=4, method="minmax", out_dir=str(tmp_path / "c"), log=lambda *_: None)
+    ranges, _ = cal.load_ranges(os.path.join(os.path.dirname(manifest["path"]), "ranges.json"), probe_onnx)
+    paths = [str(tmp_path / "t.onnx"), str(tmp_path / "o.onnx")]
+    sidecars = cal.quantize_from_ranges(probe_onnx, ranges, paths[0], paths[1], method="minmax", log=lambda *_: None,
+                                        per_channel=False)
+    assert sidecars["tensorrt"]["quantization"]["per_channel"] is False
+    assert "per-tensor" in sidecars["onnxruntime"]["quantization"]["weights"]
+    for path in paths:
+        model = onnx.load(path)
+        weights = {n.input[1] for n in model.graph.node if n.op_type == "Conv"}
+        dequantize = [n for n in model.graph.node if n.op_type == "DequantizeLinear" and n.output[0] in weights]
+        scales = {t.name: list(t.dims) for t in model.graph.initializer}
+        assert dequantize and all(scales[n.input[1]] == [] for n in dequantize), path
