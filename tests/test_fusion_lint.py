@@ -4,7 +4,6 @@ import os
 
 import numpy as np
 import onnx
-import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgeseg import calibrate as cal
