@@ -4,8 +4,9 @@ TensorRT's explicit INT8 runs a weighted layer (Conv, ConvTranspose, Gemm, MatMu
 input and its weights come through QuantizeLinear -> DequantizeLinear; it fuses into that layer the
 pointwise activations right after it (Relu, Clip, LeakyRelu, Sigmoid, HardSigmoid, HardSwish, Tanh) and a
 residual Add whose other input (the branch) is quantized too (TensorRT developer guide, "Q/DQ layer
-placement"; NVIDIA/TensorRT#1992); and it moves a QuantizeLinear backward across a MaxPool, which then runs
-in INT8. What is left between INT8 layers runs in FP16/FP32, with reformat
+placement"; NVIDIA/TensorRT#1992); it runs a non-weighted op (pooling, element-wise, Resize...) in INT8
+when every activation input comes through Q/DQ ("quantizable operators"); and it moves a QuantizeLinear
+backward across a MaxPool, which then runs in INT8. What is left between INT8 layers runs in FP16/FP32, with reformat
 layers around it: a float island. This lint reports, from the graph alone:
 - per weighted layer, whether its input and its weights are quantized;
 - per Add fed by a weighted layer, whether the other branch is quantized (Conv+Add fuse in INT8);
@@ -90,6 +91,10 @@ def lint(model: Any) -> Dict[str, Any]:
                 if entry["branch_quantized"] and source.name in int8:
                     fused.add(node.name)
                 break
+    for node in graph.node:  # a quantizable op (pooling, element-wise...) whose every activation input is quantized
+        activations = [name for name in node.input if name and not constant(name)]
+        if node.op_type not in WEIGHTED + QDQ and activations and all(dequantized(name) for name in activations):
+            fused.add(node.name)
     for node in graph.node:  # a MaxPool whose output is only quantized runs INT8: Q propagates backward across it
         if node.op_type in COMMUTING and node.output and consumers.get(node.output[0]) and \
                 all(c.op_type == "QuantizeLinear" for c in consumers[node.output[0]]):

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgeseg import calibrate as cal
@@ -183,3 +184,17 @@ def test_weights_per_tensor_on_request(probe_onnx, tmp_path):
         dequantize = [n for n in model.graph.node if n.op_type == "DequantizeLinear" and n.output[0] in weights]
         scales = {t.name: list(t.dims) for t in model.graph.initializer}
         assert dequantize and all(scales[n.input[1]] == [] for n in dequantize), path
+
+
+@pytest.mark.parametrize("quantized", [True, False])
+def test_a_quantizable_op_with_quantized_inputs_runs_int8(quantized):
+    """conv1 -> Relu -> (Q/DQ) -> AveragePool -> conv2: TensorRT fuses DQ -> AveragePool -> Q into an INT8 pool."""
+    nodes, inits = [], []
+    a = conv("conv1", "x", nodes, inits)
+    nodes.append(helper.make_node("Relu", [a], ["r"], name="relu"))
+    pooled_input = qdq("pool_in", "r", nodes, inits) if quantized else "r"
+    nodes.append(helper.make_node("AveragePool", [pooled_input], ["p"], name="pool", kernel_shape=[3, 3],
+                                  pads=[1, 1, 1, 1]))
+    report = lint(model(nodes, inits, conv("conv2", "p", nodes, inits)))
+    assert report["int8_layers"] == 2
+    assert [i["nodes"] for i in report["islands"]] == ([] if quantized else [["pool"]])
