@@ -58,8 +58,13 @@ __all__ = [
 Ranges = Dict[str, Tuple[float, float]]  # tensor name -> (lowest, highest), float32 values
 
 METHODS = ("minmax", "entropy", "percentile")
+WEIGHT_SCALES = ("channel", "tensor")  # one scale per output channel (default), or per weight tensor
 OP_TYPES = ("Conv", "Gemm", "MatMul")  # quantized for ONNX Runtime
-TRT_OP_TYPES = ("Conv", "ConvTranspose", "Gemm", "MatMul")  # TensorRT's weighted layers: all run INT8
+TRT_WEIGHTED = ("Conv", "ConvTranspose", "Gemm", "MatMul")  # TensorRT's weighted layers: all run INT8
+# non-weighted ops TensorRT runs in INT8 when their inputs come through Q/DQ (its "quantizable operators"):
+# the pooling of squeeze-excitation and attention blocks, their gating Mul, and the decoders' Resize
+TRT_QUANTIZABLE = ("GlobalAveragePool", "AveragePool", "Mul", "Resize")
+TRT_OP_TYPES = TRT_WEIGHTED + TRT_QUANTIZABLE
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 LABEL_DIR_NAMES = ("labels", "label", "masks", "annotations", "gtFine")  # skipped in image folders
 CLASS_WINDOW = 8          # candidates per group looked at when preferring images with new classes
@@ -723,7 +728,8 @@ def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "t
         overflowed, excluded = overflow, excluded + overflow
     if target == "tensorrt":
         _check_deconvolution_axis(quantized, onnx_path)
-    branches = _quantize_residual_branches(quantized, ranges, op_types, excluded) if target == "tensorrt" else []
+    weighted = [op for op in op_types if op in TRT_WEIGHTED]
+    branches = _quantize_residual_branches(quantized, ranges, weighted, excluded) if target == "tensorrt" else []
     # Leave the graph as a plain ONNX model: no quantizer bookkeeping, the original opsets.
     props = [p for p in quantized.metadata_props if p.key != "onnx.infer"]
     del quantized.metadata_props[:]
@@ -743,15 +749,17 @@ def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "t
     quantizer.model.save_model_to_file(output, False)
     final = onnx.load(output, load_external_data=False)
     dequantized = {n.output[0] for n in final.graph.node if n.op_type == "DequantizeLinear"}
-    int8_nodes = [n.name for n in final.graph.node if n.op_type in op_types and n.input and n.input[0] in dequantized]
-    float_nodes = [n.name for n in final.graph.node if n.op_type in op_types and n.name not in set(int8_nodes)]
+    int8_nodes = [n.name for n in final.graph.node if n.op_type in weighted and n.input and n.input[0] in dequantized]
+    float_nodes = [n.name for n in final.graph.node if n.op_type in weighted and n.name not in set(int8_nodes)]
+    others = [n.name for n in final.graph.node if n.op_type in op_types and n.op_type not in weighted
+              and n.input and n.input[0] in dequantized]
     record = dict(settings["record"])
     if not per_channel:
         record.update(per_channel=False, weights=record["weights"].replace("per-channel", "per-tensor"))
     record.update({
         "op_types": list(op_types), "method": method, "excluded_nodes": list(nodes_to_exclude),
         "float_for_int32_bias_overflow": overflowed, "residual_branches_quantized": len(branches),
-        "quantized_nodes": len(int8_nodes), "float_nodes": float_nodes,
+        "quantized_nodes": len(int8_nodes), "float_nodes": float_nodes, "quantized_other_nodes": len(others),
         "opset": {o.domain or "ai.onnx": o.version for o in final.opset_import},
         "domains": sorted({n.domain or "ai.onnx" for n in final.graph.node}),
         "onnxruntime": _ort_version(),
@@ -999,7 +1007,7 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
               out_dir: str = "calibration", nodes_to_exclude: Sequence[str] = (),
               log: Log = print, spec: Optional[PreprocessSpec] = None, providers: Optional[Sequence[str]] = None,
               trt_version: str = trt_cache.DEFAULT_VERSION,
-              calibrator_options: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+              calibrator_options: Optional[Dict[str, Any]] = None, weight_scales: str = "channel") -> Dict[str, Any]:
     """Calibrate once, write every INT8 artifact, return the manifest.
 
     Picks `num` images from `data` (see `select_subset`), computes the ranges of every float tensor
@@ -1008,10 +1016,13 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
     method and options, so two different calibrations never share a file): `<stem>_int8_qdq_trt.onnx`
     (TensorRT) and `<stem>_int8_qdq_ort.onnx` (ONNX Runtime CPU) with sidecars, `<stem>_<method>.cache`
     (TensorRT), `ranges.json` and `manifest.json`, which names each output (a file in that folder) with its
-    SHA-256. Nodes in `nodes_to_exclude` stay float. Nothing is written until the ranges exist, and a failure
+    SHA-256. Nodes in `nodes_to_exclude` stay float; `weight_scales` "tensor" gives each weight tensor one
+    scale instead of one per output channel. Nothing is written until the ranges exist, and a failure
     removes what this call wrote."""
     method = method.lower()
     _calibration_method(method)  # validates the name
+    if weight_scales not in WEIGHT_SCALES:
+        raise ConfigError("weight scales {!r}: use {}".format(weight_scales, " or ".join(WEIGHT_SCALES)))
     model = _load_model(onnx_path)
     parent_meta, chosen = _parent_meta(onnx_path, model, spec)
     input_name = parent_meta["input_name"]
@@ -1036,7 +1047,8 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
     model_sha = file_sha256(onnx_path)
     image_records = _image_records(images, root)
     identity = json.dumps([model_sha, [r["sha256"] for r in image_records], seed, method, list(nodes_to_exclude),
-                           trt_version, chosen.to_dict(), calibrator_options or {}], sort_keys=True)
+                           trt_version, chosen.to_dict(), calibrator_options or {}]
+                          + ([weight_scales] if weight_scales != "channel" else []), sort_keys=True)
     folder = os.path.join(out_dir, "{}_{}_n{}_{}".format(stem, method, len(images),
                                                         hashlib.sha256(identity.encode()).hexdigest()[:8]))
     out_trt = os.path.join(folder, stem + "_int8_qdq_trt.onnx")
@@ -1056,7 +1068,7 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
     try:
         calibration = {"calibration_images": len(images), "calibration_seed": seed, "manifest": "manifest.json"}
         quantize_from_ranges(onnx_path, ranges, out_trt, out_ort, nodes_to_exclude, method, chosen,
-                             calibration, log)
+                             calibration, log, per_channel=weight_scales == "channel")
         written.extend([out_trt, out_trt + ".json", out_ort, out_ort + ".json"])
         lint = _fusion_lint(out_trt, log)
         save_ranges(ranges_path, ranges, method, model_sha, {"model": os.path.basename(onnx_path)})
@@ -1077,6 +1089,7 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
             "num": num,
             "count": len(images),
             "method": method,
+            "weight_scales": weight_scales,
             "op_types": list(OP_TYPES),
             "nodes_to_exclude": list(nodes_to_exclude),
             "preprocess": chosen.to_dict(),
@@ -1167,7 +1180,8 @@ def requantize(manifest_path: str, nodes_to_exclude: Sequence[str] = (), suffix:
     out_trt = os.path.join(folder, "{}_int8{}_qdq_trt.onnx".format(stem, suffix))
     out_ort = os.path.join(folder, "{}_int8{}_qdq_ort.onnx".format(stem, suffix))
     sidecars = quantize_from_ranges(model_path, ranges, out_trt, out_ort, nodes_to_exclude, method,
-                                    spec if read_sidecar(model_path) is None else None, calibration, log)
+                                    spec if read_sidecar(model_path) is None else None, calibration, log,
+                                    per_channel=manifest.get("weight_scales", "channel") == "channel")
     if not suffix:
         with open(manifest_path) as f:
             record = json.load(f)

@@ -94,7 +94,8 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     from .calibrate import calibrate
 
     check_outputs(files=[args.json], folders=[args.out], inputs=[args.model, args.data, args.val])
-    manifest = calibrate(args.model, args.data, num=args.num, seed=args.seed, method=args.method, out_dir=args.out)
+    manifest = calibrate(args.model, args.data, num=args.num, seed=args.seed, method=args.method, out_dir=args.out,
+                         weight_scales=args.weight_scales)
     result = {"manifest": manifest["path"], "outputs": manifest["outputs"]}
     if args.val:
         from .int8_guard import guard_calibration, summary
@@ -528,6 +529,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num", type=COUNT, default=500, help="calibration images (default 500; all if fewer)")
     p.add_argument("--seed", type=INDEX, default=0)
     p.add_argument("--method", choices=("entropy", "minmax", "percentile"), default="entropy")
+    p.add_argument("--weight-scales", choices=("channel", "tensor"), default="channel",
+                   help="one INT8 scale per output channel (default) or per weight tensor; on ENet CamVid, "
+                        "tensor with percentile loses least (docs/int8_placement.md)")
     p.add_argument("--val", help="labelled data: evaluate FP32 vs INT8 and guard the mIoU drop")
     p.add_argument("--ignore-index", type=int, default=255, help="label value to ignore in --val")
     p.add_argument("--max-drop", type=float, default=1.0, help="largest mIoU drop in points (default 1.0)")

@@ -198,3 +198,18 @@ def test_a_quantizable_op_with_quantized_inputs_runs_int8(quantized):
     report = lint(model(nodes, inits, conv("conv2", "p", nodes, inits)))
     assert report["int8_layers"] == 2
     assert [i["nodes"] for i in report["islands"]] == ([] if quantized else [["pool"]])
+
+
+def test_calibrate_takes_weight_scales_per_tensor_and_keeps_them_on_requantize(probe_onnx, tmp_path):
+    data = write_probe_dataset(str(tmp_path / "scenes"), 4, PROBE_SIZE, seed=84)
+    manifest = cal.calibrate(probe_onnx, data, num=4, method="minmax", out_dir=str(tmp_path / "c"),
+                             log=lambda *_: None, weight_scales="tensor")
+    assert manifest["weight_scales"] == "tensor" and "_n4_" in manifest["path"]
+    default = cal.calibrate(probe_onnx, data, num=4, method="minmax", out_dir=str(tmp_path / "c"), log=lambda *_: None)
+    assert os.path.dirname(default["path"]) != os.path.dirname(manifest["path"])  # another calibration, another folder
+    cal.requantize(manifest["path"], ["blur"], log=lambda *_: None)
+    outputs = cal.read_manifest(manifest["path"])["outputs"]
+    for key in ("tensorrt_qdq", "onnxruntime_int8"):
+        assert cal.read_sidecar(outputs[key])["quantization"]["per_channel"] is False, key
+    with pytest.raises(cal.ConfigError, match="weight scales 'layer'"):
+        cal.calibrate(probe_onnx, data, num=4, out_dir=str(tmp_path / "c"), log=lambda *_: None, weight_scales="layer")
