@@ -213,3 +213,46 @@ def test_calibrate_takes_weight_scales_per_tensor_and_keeps_them_on_requantize(p
         assert cal.read_sidecar(outputs[key])["quantization"]["per_channel"] is False, key
     with pytest.raises(cal.ConfigError, match="weight scales 'layer'"):
         cal.calibrate(probe_onnx, data, num=4, out_dir=str(tmp_path / "c"), log=lambda *_: None, weight_scales="layer")
+
+
+def test_tensorrt_placement_quantizes_a_squeeze_excitation_block(tmp_path):
+    """conv -> [GlobalAveragePool -> conv -> Sigmoid] x-> Mul -> conv: the pooling and the gating Mul take
+    Q/DQ inputs in the TensorRT model (TensorRT's quantizable operators), so no float island is left."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationDataReader
+
+    rng = np.random.RandomState(9)
+    inits = [numpy_helper.from_array(rng.randn(C, C, 1, 1).astype(np.float32), name) for name in ("w1", "w2", "w3")]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], name="conv1"),
+             helper.make_node("GlobalAveragePool", ["a"], ["pooled"], name="pool"),
+             helper.make_node("Conv", ["pooled", "w2"], ["squeezed"], name="conv2"),
+             helper.make_node("Sigmoid", ["squeezed"], ["gate"], name="sigmoid"),
+             helper.make_node("Mul", ["a", "gate"], ["gated"], name="mul"),
+             helper.make_node("Conv", ["gated", "w3"], ["y"], name="conv3")]
+    graph = helper.make_graph(nodes, "se", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, C, 8, 8])], inits)
+    fp32 = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    fp32.ir_version = 8
+    path = str(tmp_path / "se.onnx")
+    onnx.save(fp32, path)
+    batches = [rng.randn(1, C, 8, 8).astype(np.float32) for _ in range(4)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter([{"x": b} for b in batches])
+
+        def get_next(self):
+            return next(self.items, None)
+
+        def __len__(self):
+            return len(batches)
+
+    ranges = cal.compute_ranges(path, Reader(), method="minmax")
+    out = str(tmp_path / "se_trt.onnx")
+    record = cal.quantize_model(path, ranges, out, target="tensorrt")
+    assert record["quantized_nodes"] == 3 and record["quantized_other_nodes"] == 2  # the pool and the Mul
+    report = lint(onnx.load(out))
+    assert report["int8_layers"] == 3 and report["float_islands"] == 0
+    reference = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": batches[0]})[0]
+    quantized = ort.InferenceSession(out, providers=["CPUExecutionProvider"]).run(None, {"x": batches[0]})[0]
+    assert np.abs(reference - quantized).max() < 0.1 * np.abs(reference).max()
