@@ -8,6 +8,7 @@ u8/s8 one, with the IoU change of the small classes. Target: TensorRT Q/DQ drop 
 import argparse
 import os
 import tempfile
+from typing import Tuple
 
 from edgeseg.calibrate import calibrate
 from edgeseg.evaluate import evaluate
@@ -26,29 +27,40 @@ def scores(path: str, val: str) -> dict:
         return evaluate(segmenter, val, ignore_index=11)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=os.environ.get("EDGESEG_SHARED_DATA", "../shared/data"))
-    parser.add_argument("--num", type=int, default=100)
-    parser.add_argument("--methods", default=",".join(METHODS))
-    args = parser.parse_args()
-    camvid = os.path.join(args.data, "camvid")
-    weights = os.path.join(args.data, "weights", "enet_camvid_davidtvs_921e40c.pt")
+def export_enet(data: str) -> Tuple[str, str, str]:
+    """ENet exported at 480x360 with the shared CamVid checkpoint, in a new temporary folder:
+    (the ONNX model, CamVid's train list, its val list)."""
+    camvid = os.path.join(data, "camvid")
     folder = tempfile.mkdtemp(prefix="edgeseg-enet-int8-")
     names = os.path.join(folder, "classes.txt")
     with open(names, "w") as f:
         f.write("\n".join(get_palette("camvid").names + ["void"]) + "\n")
     model = os.path.join(folder, "enet_camvid_480x360.onnx")
-    export("enet", 12, (480, 360), model, weights=weights, classes=names, log=lambda *_: None)
-    val = os.path.join(camvid, "val.txt")
+    export("enet", 12, (480, 360), model, weights=os.path.join(data, "weights", "enet_camvid_davidtvs_921e40c.pt"),
+           classes=names, log=lambda *_: None)
+    return model, os.path.join(camvid, "train.txt"), os.path.join(camvid, "val.txt")
+
+
+def enet_arguments(doc: str) -> argparse.Namespace:
+    """--data (the shared data), --num (calibration images), --methods, for the ENet CamVid benchmarks."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--data", default=os.environ.get("EDGESEG_SHARED_DATA", "../shared/data"))
+    parser.add_argument("--num", type=int, default=100)
+    parser.add_argument("--methods", default=",".join(METHODS))
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = enet_arguments(__doc__)
+    model, train, val = export_enet(args.data)
     fp32 = scores(model, val)
     print("ENet CamVid val (101 images, 480x360, 11 classes, void ignored): FP32 mIoU {:.2%}".format(fp32["miou"]))
     small = [name for name in SMALL if name in fp32["per_class_iou"]]
     print("| method | INT8 model | mIoU | drop (points) | " + " | ".join(small) + " (IoU change, points) |")
     print("|---|---|---|---|" + "---|" * len(small))
     for method in args.methods.split(","):
-        manifest = calibrate(model, os.path.join(camvid, "train.txt"), num=args.num, method=method,
-                             out_dir=os.path.join(folder, "calibration"), log=lambda *_: None)
+        manifest = calibrate(model, train, num=args.num, method=method,
+                             out_dir=os.path.join(os.path.dirname(model), "calibration"), log=lambda *_: None)
         folder_of = os.path.dirname(manifest["path"])
         for key, label in (("tensorrt_qdq", "TensorRT Q/DQ"), ("onnxruntime_int8", "ONNX Runtime u8/s8")):
             int8 = scores(os.path.join(folder_of, manifest["outputs"][key]["file"]), val)

@@ -8,23 +8,20 @@ inputs fed through a DequantizeLinear, and the fusion lint (edgeseg/fusion_lint.
 
     .venv/bin/python benchmarks/modelopt_compare.py --modelopt-python /tmp/mo/bin/python [--size 512x256]
 """
-import argparse
-import collections
 import os
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 import onnx
 
+from qdq_placement import placement_arguments, qdq_consumers  # beside this script
+
 from edgeseg.calibrate import calibrate, read_image_bgr, read_manifest
-from edgeseg.data.synthetic import write_dataset
 from edgeseg.export import export
 from edgeseg.fusion_lint import lint
-from edgeseg.preprocess import PreprocessSpec, Preprocessor, parse_size
+from edgeseg.preprocess import PreprocessSpec, Preprocessor
 
-MODELS = ("deeplabv3_mobilenetv3", "bisenetv2", "enet_deconv", "fcn_resnet18")
 MODELOPT = r'''
 import sys
 import numpy as np
@@ -34,21 +31,9 @@ quantize(sys.argv[1], quantize_mode="int8", calibration_data=np.load(sys.argv[2]
 '''
 
 
-def consumers(model) -> collections.Counter:
-    """Inputs fed through a DequantizeLinear, by consuming op type (weights included)."""
-    dequantized = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
-    return collections.Counter(n.op_type for n in model.graph.node for name in n.input if name in dequantized)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--modelopt-python", required=True, help="an interpreter with nvidia-modelopt[onnx]")
-    parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--size", default="512x256")
-    args = parser.parse_args()
-    size = parse_size(args.size)
-    folder = tempfile.mkdtemp(prefix="edgeseg-modelopt-")
-    scenes = write_dataset(os.path.join(folder, "scenes"), 4, size[0], size[1], seed=3)
+    args, size, folder, scenes = placement_arguments(__doc__, ("--modelopt-python", {
+        "required": True, "help": "an interpreter with nvidia-modelopt[onnx]"}))
     print("| model | op | edgeseg | ModelOpt |\n|---|---|---|---|")
     lints = []
     for name in args.models.split(","):
@@ -67,7 +52,7 @@ def main() -> None:
             print("| {} | ModelOpt failed: {} | | |".format(name, done.stdout.strip().splitlines()[-1][:150]))
             continue
         ours, theirs = onnx.load(manifest["outputs"]["tensorrt_qdq"]), onnx.load(theirs_path)
-        mine, others = consumers(ours), consumers(theirs)
+        mine, others = qdq_consumers(ours), qdq_consumers(theirs)
         for op in sorted(set(mine) | set(others)):
             print("| {} | {} | {} | {} |".format(name, op, mine.get(op, 0), others.get(op, 0)), flush=True)
         lints.append((name, lint(ours), lint(theirs)))

@@ -11,6 +11,7 @@ import argparse
 import collections
 import os
 import tempfile
+from typing import Any, Dict, Tuple
 
 import onnx
 
@@ -32,14 +33,23 @@ def qdq_consumers(model) -> collections.Counter:
     return consumers
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def placement_arguments(doc: str, *extra: Tuple[str, Dict[str, Any]]) -> Tuple[argparse.Namespace, Tuple[int, int],
+                                                                                str, str]:
+    """--models and --size (and `extra` arguments), then a temporary folder with 4 synthetic scenes at that
+    size: (arguments, size, folder, scenes folder)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    for flag, options in extra:
+        parser.add_argument(flag, **options)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--size", default="512x256")
     args = parser.parse_args()
     size = parse_size(args.size)
     folder = tempfile.mkdtemp(prefix="edgeseg-qdq-placement-")
-    scenes = write_dataset(os.path.join(folder, "scenes"), 4, size[0], size[1], seed=3)
+    return args, size, folder, write_dataset(os.path.join(folder, "scenes"), 4, size[0], size[1], seed=3)
+
+
+def main() -> None:
+    args, size, folder, scenes = placement_arguments(__doc__)
     print("| model | weighted layers | INT8 | Adds after weighted | branch quantized | float islands | "
           "island nodes | largest island | Q/DQ consumers |")
     print("|---|---|---|---|---|---|---|---|---|")

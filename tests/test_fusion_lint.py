@@ -98,6 +98,23 @@ def test_the_lint_of_a_real_tensorrt_qdq_model(probe_onnx, tmp_path):
     assert manifest["fusion_lint"]["float_islands"] == report["float_islands"]
 
 
+def minmax_ranges(path, batches):
+    """calibrate.compute_ranges over `batches` fed to input "x"."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter([{"x": b} for b in batches])
+
+        def get_next(self):
+            return next(self.items, None)
+
+        def __len__(self):
+            return len(batches)
+
+    return cal.compute_ranges(path, Reader(), method="minmax")
+
+
 def residual_float_model(path):
     """x -> Conv -> Relu -> Conv (+ Tanh(x)) -> Relu -> ConvTranspose (stride 2): a residual block whose branch
     nothing else quantizes (ONNX Runtime's quantizer reuses a quantized tensor's DequantizeLinear for an Add),
@@ -131,19 +148,7 @@ def test_tensorrt_placement_quantizes_residual_branches_and_deconvolutions(tmp_p
     path = residual_float_model(tmp_path / "residual.onnx")
     rng = np.random.RandomState(8)
     batches = [rng.randn(1, C, 8, 8).astype(np.float32) for _ in range(6)]
-    from onnxruntime.quantization import CalibrationDataReader
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.items = iter([{"x": b} for b in batches])
-
-        def get_next(self):
-            return next(self.items, None)
-
-        def __len__(self):
-            return len(batches)
-
-    ranges = cal.compute_ranges(path, Reader(), method="minmax")
+    ranges = minmax_ranges(path, batches)
     out = str(tmp_path / "trt.onnx")
     record = cal.quantize_model(path, ranges, out, target="tensorrt")
     assert record["residual_branches_quantized"] == 1 and "ConvTranspose" in record["op_types"]
@@ -219,7 +224,6 @@ def test_tensorrt_placement_quantizes_a_squeeze_excitation_block(tmp_path):
     """conv -> [GlobalAveragePool -> conv -> Sigmoid] x-> Mul -> conv: the pooling and the gating Mul take
     Q/DQ inputs in the TensorRT model (TensorRT's quantizable operators), so no float island is left."""
     import onnxruntime as ort
-    from onnxruntime.quantization import CalibrationDataReader
 
     rng = np.random.RandomState(9)
     inits = [numpy_helper.from_array(rng.randn(C, C, 1, 1).astype(np.float32), name) for name in ("w1", "w2", "w3")]
@@ -236,18 +240,7 @@ def test_tensorrt_placement_quantizes_a_squeeze_excitation_block(tmp_path):
     path = str(tmp_path / "se.onnx")
     onnx.save(fp32, path)
     batches = [rng.randn(1, C, 8, 8).astype(np.float32) for _ in range(4)]
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.items = iter([{"x": b} for b in batches])
-
-        def get_next(self):
-            return next(self.items, None)
-
-        def __len__(self):
-            return len(batches)
-
-    ranges = cal.compute_ranges(path, Reader(), method="minmax")
+    ranges = minmax_ranges(path, batches)
     out = str(tmp_path / "se_trt.onnx")
     record = cal.quantize_model(path, ranges, out, target="tensorrt")
     assert record["quantized_nodes"] == 3 and record["quantized_other_nodes"] == 2  # the pool and the Mul
