@@ -8,7 +8,7 @@ u8/s8 one, with the IoU change of the small classes. Target: TensorRT Q/DQ drop 
 import argparse
 import os
 import tempfile
-from typing import Tuple
+from typing import Any, Dict, Tuple
 
 from edgeseg.calibrate import calibrate
 from edgeseg.evaluate import evaluate
@@ -22,9 +22,9 @@ METHODS = ("minmax", "entropy", "percentile")
 SMALL = ("pedestrian", "bicyclist", "sign_symbol", "pole")  # the classes INT8 costs first
 
 
-def scores(path: str, val: str) -> dict:
+def scores(path: str, val: str, ignore_index: int = 11) -> dict:
     with open_artifact(path) as segmenter:
-        return evaluate(segmenter, val, ignore_index=11)
+        return evaluate(segmenter, val, ignore_index=ignore_index)
 
 
 def export_enet(data: str) -> Tuple[str, str, str]:
@@ -41,9 +41,12 @@ def export_enet(data: str) -> Tuple[str, str, str]:
     return model, os.path.join(camvid, "train.txt"), os.path.join(camvid, "val.txt")
 
 
-def enet_arguments(doc: str) -> argparse.Namespace:
-    """--data (the shared data), --num (calibration images), --methods, for the ENet CamVid benchmarks."""
+def enet_arguments(doc: str, *extra: Tuple[str, Dict[str, Any]]) -> argparse.Namespace:
+    """--data (the shared data), --num (calibration images), --methods (and `extra` arguments), for the ENet
+    CamVid benchmarks."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    for flag, options in extra:
+        parser.add_argument(flag, **options)
     parser.add_argument("--data", default=os.environ.get("EDGESEG_SHARED_DATA", "../shared/data"))
     parser.add_argument("--num", type=int, default=100)
     parser.add_argument("--methods", default=",".join(METHODS))

@@ -3,8 +3,12 @@ checkpoint (480x360), calibrated on 100 CamVid train images with each method (mi
 weights per channel (edgeseg's default) and per tensor, both INT8 models scored on CamVid val (101 images,
 11 classes, void ignored): the TensorRT s8/s8 Q/DQ model (on ONNX Runtime, which runs Q/DQ as written) and
 the ONNX Runtime u8/s8 one. One calibration per method; the per-tensor models come from the same ranges.
+`--model ONNX --train DATA --val DATA` runs the same table for another exported model (a trained one:
+an untrained model agrees with anything).
 
     .venv/bin/python benchmarks/int8_methods.py [--data ../shared/data] [--num 100] [--methods minmax,entropy]
+    .venv/bin/python benchmarks/int8_methods.py --model runs/demo/bisenetv2_synthetic_256x128.onnx \
+        --train runs/demo/synthetic_calibration --val runs/demo/synthetic_val --ignore-index 255 --num 32
 """
 import os
 
@@ -15,15 +19,17 @@ from edgeseg.calibrate import calibrate, load_ranges, quantize_from_ranges
 MODELS = (("tensorrt_qdq", "tensorrt", "TensorRT Q/DQ"), ("onnxruntime_int8", "onnxruntime", "ONNX Runtime u8/s8"))
 
 
-def miou(path: str, val: str) -> float:
-    return scores(path, val)["miou"]
-
-
 def main() -> None:
-    args = enet_arguments(__doc__)
-    model, train, val = export_enet(args.data)
-    fp32 = miou(model, val)
-    print("ENet CamVid val (101 images, 480x360): FP32 mIoU {:.2%}; INT8 mIoU (drop in points)".format(fp32))
+    args = enet_arguments(__doc__, ("--model", {"help": "an exported ONNX model instead of ENet"}),
+                          ("--train", {"help": "its calibration images"}), ("--val", {"help": "its labelled data"}),
+                          ("--ignore-index", {"type": int, "default": 11, "help": "label to ignore (11: void)"}))
+    model, train, val = (args.model, args.train, args.val) if args.model else export_enet(args.data)
+
+    def miou(path: str) -> float:
+        return scores(path, val, args.ignore_index)["miou"]
+
+    fp32 = miou(model)
+    print("{} on {}: FP32 mIoU {:.2%}; INT8 mIoU (drop in points)".format(os.path.basename(model), val, fp32))
     print("| method | weights | TensorRT Q/DQ | ONNX Runtime u8/s8 |")
     print("|---|---|---|---|")
     for method in args.methods.split(","):
@@ -31,12 +37,12 @@ def main() -> None:
                              out_dir=os.path.join(os.path.dirname(model), "calibration"), log=lambda *_: None)
         here = os.path.dirname(manifest["path"])
         cells = ["{:.2%} ({:.2f})".format(m, 100 * (fp32 - m)) for m in
-                 (miou(os.path.join(here, manifest["outputs"][key]["file"]), val) for key, _, _ in MODELS)]
+                 (miou(os.path.join(here, manifest["outputs"][key]["file"])) for key, _, _ in MODELS)]
         print("| {} | per channel | {} |".format(method, " | ".join(cells)), flush=True)
         ranges, _ = load_ranges(os.path.join(here, "ranges.json"), model)
         paths = [os.path.join(here, "per_tensor_{}.onnx".format(target)) for _, target, _ in MODELS]
         quantize_from_ranges(model, ranges, paths[0], paths[1], method=method, log=lambda *_: None, per_channel=False)
-        cells = ["{:.2%} ({:.2f})".format(m, 100 * (fp32 - m)) for m in (miou(path, val) for path in paths)]
+        cells = ["{:.2%} ({:.2f})".format(m, 100 * (fp32 - m)) for m in (miou(path) for path in paths)]
         print("| {} | per tensor | {} |".format(method, " | ".join(cells)), flush=True)
 
 
