@@ -40,6 +40,7 @@ import numpy as np
 from . import __version__, trt_cache
 from .artifacts import file_sha256, new_artifact, read_sidecar, require_file, write_json_atomic
 from .data.pairs import resolve_listed
+from .fusion_lint import WEIGHTED as TRT_WEIGHTED
 from .errors import ArtifactError, ConfigError, EdgesegError, SourceError
 from .preprocess import PreprocessSpec, Preprocessor
 
@@ -60,11 +61,10 @@ Ranges = Dict[str, Tuple[float, float]]  # tensor name -> (lowest, highest), flo
 METHODS = ("minmax", "entropy", "percentile")
 WEIGHT_SCALES = ("channel", "tensor")  # one scale per output channel (default), or per weight tensor
 OP_TYPES = ("Conv", "Gemm", "MatMul")  # quantized for ONNX Runtime
-TRT_WEIGHTED = ("Conv", "ConvTranspose", "Gemm", "MatMul")  # TensorRT's weighted layers: all run INT8
 # non-weighted ops TensorRT runs in INT8 when their inputs come through Q/DQ (its "quantizable operators"):
 # the pooling of squeeze-excitation and attention blocks, their gating Mul, and the decoders' Resize
 TRT_QUANTIZABLE = ("GlobalAveragePool", "AveragePool", "Mul", "Resize")
-TRT_OP_TYPES = TRT_WEIGHTED + TRT_QUANTIZABLE
+TRT_OP_TYPES = TRT_WEIGHTED + TRT_QUANTIZABLE  # what the TensorRT model quantizes
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 LABEL_DIR_NAMES = ("labels", "label", "masks", "annotations", "gtFine")  # skipped in image folders
 CLASS_WINDOW = 8          # candidates per group looked at when preferring images with new classes

@@ -50,8 +50,15 @@ def lint(model: Any) -> Dict[str, Any]:
                                        all(f is not None and f.name in shape_nodes for f in feeds)):
             shape_nodes.add(node.name)
 
+    known = {}  # type: Dict[str, bool]
+
     def constant(name: str) -> bool:
         """An initializer, or computed from initializers only (shape arithmetic, a Q/DQ'd weight)."""
+        if name not in known:
+            known[name] = _computed_from_constants(name)
+        return known[name]
+
+    def _computed_from_constants(name: str) -> bool:
         seen, todo = set(), [name]
         while todo:
             current = todo.pop()

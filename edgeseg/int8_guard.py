@@ -26,9 +26,10 @@ from onnxruntime.quantization.qdq_loss_debug import (collect_activations, comput
 
 from .artifacts import write_json_atomic
 from .evaluate import evaluate
+from .fusion_lint import WEIGHTED
 from .runtime.artifact import open_artifact
 
-QUANTIZED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+
 
 
 def rank_sensitive_ops(fp32_path: str, qdq_path: str, reader: CalibrationDataReader) -> List[Dict[str, Any]]:
@@ -46,7 +47,7 @@ def rank_sensitive_ops(fp32_path: str, qdq_path: str, reader: CalibrationDataRea
         create_weight_matching(fp32_path, qdq_path)).items()})
     ranked = []
     for node in onnx.load(fp32_path, load_external_data=False).graph.node:
-        if node.op_type not in QUANTIZED_OPS:
+        if node.op_type not in WEIGHTED:
             continue
         scores = [sqnr[t] for t in node.input if t in sqnr]
         if scores:
@@ -134,11 +135,8 @@ def guard_calibration(manifest_path: str, val: str, ignore_index: Optional[int] 
     images = [os.path.join(manifest["data_root"], record["path"]) for record in manifest["images"][:8]]
     reader = ImageCalibrationReader(images, PreprocessSpec.from_dict(manifest["preprocess"]), manifest["input_name"])
 
-    def int8_paths() -> Dict[str, str]:
-        outputs = read_manifest(manifest_path)["outputs"]  # requantize rewrites them
-        return {key: outputs[key] for key in SHIPPED}
-
-    report = guard(fp32_path, int8_paths, lambda excluded: requantize(manifest_path, excluded, log=lambda *_: None),
+    shipped = {key: manifest["outputs"][key] for key in SHIPPED}  # requantize rewrites these files in place
+    report = guard(fp32_path, lambda: dict(shipped), lambda excluded: requantize(manifest_path, excluded, log=lambda *_: None),
                    reader, val, ignore_index=ignore_index, max_drop=max_drop, limit=limit, log=log)
     write_json_atomic(os.path.join(manifest["folder"], ACCURACY_REPORT), report)
     with open(manifest_path) as f:
