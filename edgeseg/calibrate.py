@@ -37,7 +37,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set,
 import cv2
 import numpy as np
 
-from . import __version__, trt_cache
+from . import __version__, method_choice, trt_cache
+from .abs_histogram import AbsHistograms
 from .artifacts import file_sha256, new_artifact, read_sidecar, require_file, write_json_atomic
 from .data.pairs import resolve_listed
 from .fusion_lint import WEIGHTED as TRT_WEIGHTED
@@ -58,7 +59,9 @@ __all__ = [
 
 Ranges = Dict[str, Tuple[float, float]]  # tensor name -> (lowest, highest), float32 values
 
-METHODS = ("minmax", "entropy", "percentile")
+METHODS = ("auto", "mse", "entropy", "percentile", "minmax")
+HISTOGRAM_METHODS = ("mse", "entropy", "percentile")  # from histograms: several can share one calibration pass
+AUTO_METHODS = ("mse", "entropy")  # each the best on one measured network: `auto` keeps the better on the user's
 WEIGHT_SCALES = ("channel", "tensor")  # one scale per output channel (default), or per weight tensor
 OP_TYPES = ("Conv", "Gemm", "MatMul")  # quantized for ONNX Runtime
 # non-weighted ops TensorRT runs in INT8 when their inputs come through Q/DQ (its "quantizable operators"):
@@ -413,7 +416,8 @@ def _calibration_method(method: str):
     quantization = _import_quantization()
     key = method.lower()
     table = {"minmax": quantization.CalibrationMethod.MinMax, "entropy": quantization.CalibrationMethod.Entropy,
-             "percentile": quantization.CalibrationMethod.Percentile}
+             "percentile": quantization.CalibrationMethod.Percentile,
+             "mse": quantization.CalibrationMethod.Percentile}  # its histogram calibrator, our collector
     if key not in table:
         raise ConfigError("calibration method {!r} is not one of {}".format(method, ", ".join(METHODS)))
     return table[key]
@@ -436,7 +440,7 @@ class _Slice(_ReaderBase):  # type: ignore
         return item
 
 
-def _cap_histograms(calibrator: Any, max_bins: int) -> None:
+def _cap_histograms(collector: Any, max_bins: int) -> None:
     """Merge neighbouring bins of entropy histograms longer than `max_bins`.
 
     ONNX Runtime's entropy histograms start at 128 bins and grow (same bin width) whenever a later
@@ -444,7 +448,6 @@ def _cap_histograms(calibrator: Any, max_bins: int) -> None:
     bin count, so a tensor that was near zero on the first image could take minutes. Histograms
     are symmetric around 0 (an even count); merging `k` bins per side after padding keeps 0 a bin edge.
     """
-    collector = getattr(calibrator, "collector", None)
     histograms = getattr(collector, "histogram_dict", None)
     if getattr(collector, "method", None) != "entropy" or not isinstance(histograms, dict) or max_bins < 2:
         return
@@ -477,26 +480,26 @@ def _histogram_fits(values: np.ndarray, bins: int) -> bool:
     return bool(np.all(edges[:-1] < edges[1:]))
 
 
-def _guard_percentile_histograms(calibrator: Any) -> None:
-    """Make ONNX Runtime's percentile histograms survive nearly constant tensors.
+def _histogram_collector(calibrator: Any, method: str) -> Any:
+    """The collector of one histogram method, fed by `calibrator`'s augmented model: edgeseg's |x| histograms
+    for mse; for entropy and percentile ONNX Runtime's HistogramCollector with the calibrator's settings
+    (`calibrator` is of that method's class), the percentile one made to survive nearly constant tensors:
+    its first histogram of a tensor takes `num_bins` (2048) equal bins over [min |x|, max |x|] in float32;
+    a tensor whose values barely vary (a squeeze-excitation gate at 0.5 +- 3e-7) has no 2048 distinct
+    float32 edges there and numpy raises "Too many bins for data range". For those tensors alone one 0
+    joins the values, which stretches the range to [0, max |x|] and leaves the percentile where it was."""
+    if method == "mse":
+        return AbsHistograms()
+    from onnxruntime.quantization.calibrate import HistogramCollector
 
-    Its first histogram of a tensor takes `num_bins` (2048) equal bins over [min |x|, max |x|] in
-    float32; a tensor whose values barely vary (a squeeze-excitation gate at 0.5 +- 3e-7) has no
-    2048 distinct float32 edges there and numpy raises "Too many bins for data range". For those
-    tensors alone one 0 joins the values, which stretches the range to [0, max |x|] and leaves
-    the percentile where it was. Needs ORT's HistogramCollector layout; otherwise does nothing."""
-    if getattr(calibrator, "method", None) != "percentile" or getattr(calibrator, "collector", None) is not None:
-        return
-    try:
-        from onnxruntime.quantization.calibrate import HistogramCollector
-
-        collector = HistogramCollector(method=calibrator.method, symmetric=calibrator.symmetric,
-                                       num_bins=calibrator.num_bins, num_quantized_bins=calibrator.num_quantized_bins,
-                                       percentile=calibrator.percentile, scenario=calibrator.scenario)
-        original = collector.collect_absolute_value
-        histograms = collector.histogram_dict
-    except (ImportError, AttributeError, TypeError):
-        return
+    collector = HistogramCollector(**_kwargs_for(HistogramCollector.__init__, {
+        "method": method, "symmetric": calibrator.symmetric, "num_bins": calibrator.num_bins,
+        "num_quantized_bins": calibrator.num_quantized_bins, "percentile": calibrator.percentile,
+        "scenario": getattr(calibrator, "scenario", "same")}))
+    if method != "percentile":
+        return collector
+    original = collector.collect_absolute_value
+    histograms = collector.histogram_dict
 
     def collect_absolute_value(name_to_arr: Dict[str, Any]) -> Any:
         fixed = {}
@@ -509,7 +512,18 @@ def _guard_percentile_histograms(calibrator: Any) -> None:
         return original(fixed)
 
     collector.collect_absolute_value = collect_absolute_value
-    calibrator.collector = collector
+    return collector
+
+
+class _Collectors(object):
+    """One calibration pass feeding one collector per method (what ONNX Runtime's calibrator calls)."""
+
+    def __init__(self, by_method: Dict[str, Any]) -> None:
+        self.by_method = by_method
+
+    def collect(self, name_to_arr: Dict[str, Any]) -> None:
+        for collector in self.by_method.values():
+            collector.collect(name_to_arr)
 
 
 def _kwargs_for(function: Callable, candidates: Dict[str, Any]) -> Dict[str, Any]:
@@ -527,19 +541,35 @@ def _progress_bar(total: Optional[int], desc: str) -> Any:
     return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=False)
 
 
-def compute_ranges(onnx_path: str, reader: Any, method: str = "entropy", providers: Optional[Sequence[str]] = None,
+def compute_ranges(onnx_path: str, reader: Any, method: str = "mse", providers: Optional[Sequence[str]] = None,
                    calibrator_options: Optional[Dict[str, Any]] = None, chunk: int = 1,
                    max_entropy_bins: int = MAX_ENTROPY_BINS, log: Log = print) -> Ranges:
-    """Per-tensor (lowest, highest) ranges of every float tensor of the model (op_types_to_calibrate
-    None), from ONNX Runtime's calibrator fed by `reader`, `chunk` images per collect_data call (so
-    histogram methods keep one image's tensors in memory, not all of them). Writes nothing outside a
-    temporary folder (the calibrator's augmented model and shape-inferred copy go there)."""
+    """Per-tensor (lowest, highest) ranges of every float tensor of the model by one `method`: see
+    `compute_ranges_by_method`."""
+    return compute_ranges_by_method(onnx_path, reader, (method,), providers, calibrator_options, chunk,
+                                    max_entropy_bins, log)[method.lower()]
+
+
+def compute_ranges_by_method(onnx_path: str, reader: Any, methods: Sequence[str] = AUTO_METHODS,
+                             providers: Optional[Sequence[str]] = None,
+                             calibrator_options: Optional[Dict[str, Any]] = None, chunk: int = 1,
+                             max_entropy_bins: int = MAX_ENTROPY_BINS, log: Log = print) -> Dict[str, Ranges]:
+    """Per-tensor (lowest, highest) ranges of every float tensor of the model (op_types_to_calibrate None)
+    for each of `methods` (one, or several histogram methods: one pass feeds them all), from ONNX Runtime's
+    calibrator fed by `reader`, `chunk` images per collect_data call (so histogram methods keep one image's
+    tensors in memory, not all of them). Writes nothing outside a temporary folder (the calibrator's
+    augmented model and shape-inferred copy go there)."""
     quantization = _import_quantization()
-    calibration_method = _calibration_method(method)
+    methods = [m.lower() for m in methods]
+    for name in methods:
+        _calibration_method(name)  # validates it
+    if len(methods) > 1 and not set(methods) <= set(HISTOGRAM_METHODS):
+        raise ConfigError("methods {} cannot share one calibration pass (histogram methods only)".format(methods))
+    calibrator_class = "entropy" if "entropy" in methods else methods[0]  # entropy's own settings (128 bins)
     total = len(reader) if hasattr(reader, "__len__") else None
     started = time.perf_counter()
     log("collecting {} ranges{} on {} ...".format(
-        method, "" if total is None else " over {} image(s)".format(total),
+        " and ".join(methods), "" if total is None else " over {} image(s)".format(total),
         ", ".join(providers) if providers else "CPUExecutionProvider"))
     bar = _progress_bar(total, "calibrating")
     seen = [0]
@@ -556,14 +586,16 @@ def compute_ranges(onnx_path: str, reader: Any, method: str = "entropy", provide
         options = dict(calibrator_options or {})
         arguments = _kwargs_for(quantization.create_calibrator, {
             "op_types_to_calibrate": None, "augmented_model_path": os.path.join(work, "augmented.onnx"),
-            "calibrate_method": calibration_method, "providers": list(providers) if providers else None,
+            "calibrate_method": _calibration_method(calibrator_class), "providers": list(providers) if providers else None,
             "extra_options": options})
         try:
             with contextlib.redirect_stdout(quiet):
                 calibrator = quantization.create_calibrator(model_copy, **arguments)
                 if providers and "providers" not in arguments:
                     calibrator.set_execution_providers(list(providers))
-            _guard_percentile_histograms(calibrator)
+            collectors = {m: _histogram_collector(calibrator, m) for m in methods if m in HISTOGRAM_METHODS}
+            if collectors:
+                calibrator.collector = _Collectors(collectors)
             while True:
                 first = reader.get_next()
                 if not first:
@@ -572,21 +604,31 @@ def compute_ranges(onnx_path: str, reader: Any, method: str = "entropy", provide
                     calibrator.collect_data(_Slice(first, reader, max(1, chunk), tick))
             if seen[0] == 0:
                 raise SourceError("{}: the calibration reader gave no data".format(onnx_path))
-            _cap_histograms(calibrator, max_entropy_bins)
+            results = {}  # type: Dict[str, Any]
             with contextlib.redirect_stdout(quiet):
-                tensors = calibrator.compute_data()
+                for name in methods:
+                    collector = collectors.get(name)
+                    _cap_histograms(collector, max_entropy_bins)
+                    results[name] = calibrator.compute_data() if collector is None else \
+                        collector.ranges() if name == "mse" else collector.compute_collection_result()
         finally:
             if bar is not None:
                 bar.close()
-        ranges = {}  # type: Ranges
-        items = tensors.items() if hasattr(tensors, "items") else tensors.data.items()
-        for name, value in items:
-            low, high = value.range_value if hasattr(value, "range_value") else value[:2]
-            ranges[str(name)] = (float(np.float32(np.asarray(low).reshape(-1)[0])),
-                                 float(np.float32(np.asarray(high).reshape(-1)[0])))
+        by_method = {name: _as_ranges(tensors) for name, tensors in results.items()}
         del calibrator
     log("ranges of {} tensors from {} image(s) in {:.1f} s".format(
-        len(ranges), seen[0], time.perf_counter() - started))
+        len(by_method[methods[0]]), seen[0], time.perf_counter() - started))
+    return by_method
+
+
+def _as_ranges(tensors: Any) -> Ranges:
+    """Ranges from what a calibrator or collector computed (TensorsData, or name -> (low, high, ...))."""
+    ranges = {}  # type: Ranges
+    items = tensors.items() if hasattr(tensors, "items") else tensors.data.items()
+    for name, value in items:
+        low, high = value.range_value if hasattr(value, "range_value") else value[:2]
+        ranges[str(name)] = (float(np.float32(np.asarray(low).reshape(-1)[0])),
+                             float(np.float32(np.asarray(high).reshape(-1)[0])))
     return dict(sorted(ranges.items()))
 
 
@@ -730,6 +772,7 @@ def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "t
         _check_deconvolution_axis(quantized, onnx_path)
     weighted = [op for op in op_types if op in TRT_WEIGHTED]
     branches = _quantize_residual_branches(quantized, ranges, weighted, excluded) if target == "tensorrt" else []
+    index_nodes = _float_inputs_for_indices(quantized)
     # Leave the graph as a plain ONNX model: no quantizer bookkeeping, the original opsets.
     props = [p for p in quantized.metadata_props if p.key != "onnx.infer"]
     del quantized.metadata_props[:]
@@ -759,6 +802,7 @@ def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "t
     record.update({
         "op_types": list(op_types), "method": method, "excluded_nodes": list(nodes_to_exclude),
         "float_for_int32_bias_overflow": overflowed, "residual_branches_quantized": len(branches),
+        "float_input_for_indices": index_nodes,
         "quantized_nodes": len(int8_nodes), "float_nodes": float_nodes, "quantized_other_nodes": len(others),
         "opset": {o.domain or "ai.onnx": o.version for o in final.opset_import},
         "domains": sorted({n.domain or "ai.onnx" for n in final.graph.node}),
@@ -829,6 +873,36 @@ def _quantize_residual_branches(model: Any, ranges: Ranges, op_types: Sequence[s
     del graph.node[:]
     graph.node.extend(nodes)
     return sorted(before)
+
+
+INDEX_OPS = ("MaxPool", "ArgMax", "ArgMin", "TopK")  # ops whose output can name positions
+
+
+def _float_inputs_for_indices(model: Any) -> List[str]:
+    """Give nodes that output positions (MaxPool's indices for MaxUnpool, ArgMax, TopK) their float input back,
+    in place, where the quantizer fed them a Q/DQ one: rounding makes ties, ties move the positions, and
+    every unpooled value lands elsewhere (ENet, SegNet). TensorRT has no MaxPool with indices, so this
+    costs it nothing. Q/DQ pairs left without a consumer are dropped. Returns the nodes changed."""
+    graph = model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    initializers = {t.name for t in graph.initializer}
+    changed = []
+    for node in graph.node:
+        positions = node.op_type != "MaxPool" or (len(node.output) > 1 and node.output[1])
+        dequantize = producer.get(node.input[0]) if node.op_type in INDEX_OPS and positions and node.input else None
+        quantize = producer.get(dequantize.input[0]) if dequantize is not None and \
+            dequantize.op_type == "DequantizeLinear" else None
+        if quantize is not None and quantize.op_type == "QuantizeLinear" and quantize.input[0] not in initializers:
+            node.input[0] = quantize.input[0]
+            changed.append(node.name)
+    while True:
+        consumed = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+        unused = [n for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")
+                  and not any(out in consumed for out in n.output)]
+        if not unused:
+            return changed
+        for node in unused:
+            graph.node.remove(node)
 
 
 def _ort_version() -> str:
@@ -1003,7 +1077,7 @@ def _image_records(images: Sequence[str], root: str) -> List[Dict[str, str]]:
     return records
 
 
-def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: str = "entropy",
+def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: str = "auto",
               out_dir: str = "calibration", nodes_to_exclude: Sequence[str] = (),
               log: Log = print, spec: Optional[PreprocessSpec] = None, providers: Optional[Sequence[str]] = None,
               trt_version: str = trt_cache.DEFAULT_VERSION,
@@ -1011,7 +1085,9 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
     """Calibrate once, write every INT8 artifact, return the manifest.
 
     Picks `num` images from `data` (see `select_subset`), computes the ranges of every float tensor
-    by `method` (minmax, entropy, percentile) with the model's own preprocessing, and writes, all in this
+    by `method` (mse, entropy, percentile, minmax; auto: mse and entropy in one pass, keeping those whose TensorRT
+    model agrees better with FP32 on the calibration images, see `method_choice`) with the model's own
+    preprocessing, and writes, all in this
     calibration's own folder `<out_dir>/<stem>_<method>_n<N>_<id>/` (`id`: a hash of the model, images, seed,
     method and options, so two different calibrations never share a file): `<stem>_int8_qdq_trt.onnx`
     (TensorRT) and `<stem>_int8_qdq_ort.onnx` (ONNX Runtime CPU) with sidecars, `<stem>_<method>.cache`
@@ -1020,7 +1096,8 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
     scale instead of one per output channel. Nothing is written until the ranges exist, and a failure
     removes what this call wrote."""
     method = method.lower()
-    _calibration_method(method)  # validates the name
+    if method != "auto":
+        _calibration_method(method)  # validates the name
     if weight_scales not in WEIGHT_SCALES:
         raise ConfigError("weight scales {!r}: use {}".format(weight_scales, " or ".join(WEIGHT_SCALES)))
     model = _load_model(onnx_path)
@@ -1053,13 +1130,18 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
                                                         hashlib.sha256(identity.encode()).hexdigest()[:8]))
     out_trt = os.path.join(folder, stem + "_int8_qdq_trt.onnx")
     out_ort = os.path.join(folder, stem + "_int8_qdq_ort.onnx")
-    cache_path = os.path.join(folder, "{}_{}.cache".format(stem, method))
     ranges_path = os.path.join(folder, "ranges.json")
     manifest_path = os.path.join(folder, "manifest.json")
 
     reader = ImageCalibrationReader(images, chosen, input_name)
-    ranges = compute_ranges(onnx_path, reader, method, providers=providers,
-                            calibrator_options=calibrator_options, log=log)
+    by_method = compute_ranges_by_method(onnx_path, reader, AUTO_METHODS if method == "auto" else (method,),
+                                         providers=providers, calibrator_options=calibrator_options, log=log)
+    used, choice = method, {}  # type: str, Dict[str, Any]
+    if method == "auto":
+        used, choice = _choose_method(onnx_path, by_method, images, chosen, input_name, nodes_to_exclude,
+                                      weight_scales == "channel", log)
+    ranges = by_method[used]
+    cache_path = os.path.join(folder, "{}_{}.cache".format(stem, used))
 
     created = [folder] if not os.path.isdir(folder) else []
     existed = {p for p in (out_trt, out_trt + ".json", out_ort, out_ort + ".json", cache_path, ranges_path,
@@ -1067,11 +1149,11 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
     written = []  # type: List[str]
     try:
         calibration = {"calibration_images": len(images), "calibration_seed": seed, "manifest": "manifest.json"}
-        quantize_from_ranges(onnx_path, ranges, out_trt, out_ort, nodes_to_exclude, method, chosen,
+        quantize_from_ranges(onnx_path, ranges, out_trt, out_ort, nodes_to_exclude, used, chosen,
                              calibration, log, per_channel=weight_scales == "channel")
         written.extend([out_trt, out_trt + ".json", out_ort, out_ort + ".json"])
         lint = _fusion_lint(out_trt, log)
-        save_ranges(ranges_path, ranges, method, model_sha, {"model": os.path.basename(onnx_path)})
+        save_ranges(ranges_path, ranges, used, model_sha, {"model": os.path.basename(onnx_path)})
         written.append(ranges_path)
         trt_cache.write(cache_path, trt_cache.scales_from_ranges(ranges), trt_version)
         written.append(cache_path)
@@ -1088,7 +1170,8 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
             "seed": seed,
             "num": num,
             "count": len(images),
-            "method": method,
+            "method": used,
+            "method_choice": choice,
             "weight_scales": weight_scales,
             "op_types": list(OP_TYPES),
             "nodes_to_exclude": list(nodes_to_exclude),
@@ -1115,6 +1198,23 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
         raise
     log("manifest: {}".format(manifest_path))
     return dict(manifest, path=manifest_path)
+
+
+def _choose_method(onnx_path: str, by_method: Dict[str, Ranges], images: Sequence[str], spec: PreprocessSpec,
+                   input_name: str, nodes_to_exclude: Sequence[str], per_channel: bool,
+                   log: Log) -> Tuple[str, Dict[str, Any]]:
+    """`--method auto`: the method whose TensorRT model agrees best with FP32 on the first calibration images,
+    and what the manifest records of the choice."""
+    shown = images[:method_choice.FIDELITY_IMAGES]
+    batches = list(ImageCalibrationReader(shown, spec, input_name))
+
+    def trial(ranges: Ranges, path: str) -> None:
+        quantize_model(onnx_path, ranges, path, "tensorrt", nodes_to_exclude, per_channel=per_channel)
+
+    used, scores = method_choice.choose(onnx_path, by_method, batches, trial)
+    log("method auto: {} of pixels differ from FP32 on {} calibration image(s) with the TensorRT model -> {}".format(
+        ", ".join("{} {:.2%}".format(m, scores[m]) for m in by_method), len(shown), used))
+    return used, {"requested": "auto", "images": len(shown), "disagreement": scores, "model": "tensorrt_qdq"}
 
 
 def _output_records(folder: str, paths: Dict[str, str]) -> Dict[str, Dict[str, str]]:

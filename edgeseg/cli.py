@@ -528,10 +528,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="images: a folder (searched recursively), list file or dataset root")
     p.add_argument("--num", type=COUNT, default=500, help="calibration images (default 500; all if fewer)")
     p.add_argument("--seed", type=INDEX, default=0)
-    p.add_argument("--method", choices=("entropy", "minmax", "percentile"), default="entropy")
+    p.add_argument("--method", choices=("auto", "mse", "entropy", "percentile", "minmax"), default="auto",
+                   help="activation ranges (default auto: mse and entropy from one pass, keeping the one whose "
+                        "TensorRT model agrees better with FP32 on the calibration images; docs/int8_placement.md)")
     p.add_argument("--weight-scales", choices=("channel", "tensor"), default="channel",
-                   help="one INT8 scale per output channel (default) or per weight tensor; on ENet CamVid, "
-                        "tensor with percentile loses least (docs/int8_placement.md)")
+                   help="one INT8 scale per output channel (default) or per weight tensor")
     p.add_argument("--val", help="labelled data: evaluate FP32 vs INT8 and guard the mIoU drop")
     p.add_argument("--ignore-index", type=int, default=255, help="label value to ignore in --val")
     p.add_argument("--max-drop", type=float, default=1.0, help="largest mIoU drop in points (default 1.0)")

@@ -30,7 +30,7 @@ artifacts=()
 for model in $models; do
   onnx="$out/${model}_${size}.onnx"
   [ -f "$onnx" ] || $edgeseg export "$model" --num-classes 19 --input-size "$size" -o "$onnx"
-  $edgeseg calibrate "$onnx" --data "$calib" --num 64 --method entropy --out "$out/calibration" \
+  $edgeseg calibrate "$onnx" --data "$calib" --num 64 --out "$out/calibration" \
       --json "$out/${model}_calibration.json"
   manifest=$($py -c "import json,sys; print(json.load(open(sys.argv[1]))['manifest'])" "$out/${model}_calibration.json")
   for precision in fp16 int8; do

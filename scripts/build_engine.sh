@@ -3,7 +3,7 @@
 #
 #   scripts/build_engine.sh MODEL|MODEL.onnx [--weights W] [--num-classes N] [--input-size WxH]
 #                           [--calib-data D] [--val-data V] [--ignore-index I] [--precision fp32|fp16|int8]
-#                           [--method entropy|minmax|percentile] [--profile engines/xavier_nx.json] [--out DIR]
+#                           [--method auto|mse|entropy|percentile|minmax] [--profile engines/xavier_nx.json] [--out DIR]
 #
 # MODEL.onnx (exported on a workstation) skips the export: the path for a device without torch.
 # On a machine without TensorRT it builds the ONNX Runtime artifacts and says TensorRT was not found.
@@ -11,7 +11,7 @@ set -euo pipefail
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
 model=$1; shift
-weights="" classes_args=() size="" calib="" val="" ignore=255 precision="" method=entropy profile="" out=""
+weights="" classes_args=() size="" calib="" val="" ignore=255 precision="" method=auto profile="" out=""
 while [ $# -gt 0 ]; do
   case $1 in
     --weights) weights=$2; shift 2 ;;

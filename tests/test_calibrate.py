@@ -453,14 +453,11 @@ def test_entropy_histograms_are_capped_symmetrically():
     class Collector:
         method = "entropy"
 
-    class Calibrator:
-        collector = Collector()
-
     hist = np.arange(1000, dtype=np.int64)
     edges = np.linspace(-5.0, 5.0, 1001).astype(np.float32)
-    Calibrator.collector.histogram_dict = {"t": (hist, edges, np.float32(-4.9), np.float32(4.8), np.float32(5.0))}
-    cal._cap_histograms(Calibrator, 256)
-    merged, new_edges, _, _, threshold = Calibrator.collector.histogram_dict["t"]
+    Collector.histogram_dict = {"t": (hist, edges, np.float32(-4.9), np.float32(4.8), np.float32(5.0))}
+    cal._cap_histograms(Collector, 256)
+    merged, new_edges, _, _, threshold = Collector.histogram_dict["t"]
     assert len(merged) <= 256 and len(merged) % 2 == 0 and merged.sum() == hist.sum()
     assert len(new_edges) == len(merged) + 1 and new_edges[len(merged) // 2] == pytest.approx(0.0, abs=1e-6)
     assert float(threshold) >= 5.0 and new_edges[-1] == pytest.approx(float(threshold))
@@ -510,3 +507,108 @@ def test_int32_bias_overflow_is_detected():
     inits[1].CopyFrom(helper.make_tensor("b_q", TensorProto.INT32, [2], [-7, 5]))
     model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits))
     assert cal._int32_bias_overflow(model, cal.OP_TYPES) == []
+
+
+def test_mse_ranges_are_the_manifests_images_recomputed_here(probe_onnx, tmp_path):
+    """`--method mse` through ONNX Runtime's calibrator gives the ranges that AbsHistograms gives for the
+    probe's tensors computed in numpy from the images the manifest names."""
+    from edgeseg.abs_histogram import AbsHistograms
+    from edgeseg.probe_model import expected_tensors, write_probe_dataset
+
+    data = write_probe_dataset(str(tmp_path / "scenes"), 6, PROBE_SIZE, seed=61)
+    manifest = cal.calibrate(probe_onnx, data, num=4, method="mse", out_dir=str(tmp_path / "c"), log=quiet)
+    histograms = AbsHistograms()
+    for record in manifest["images"]:
+        tensors = expected_tensors(cv2.imread(os.path.join(manifest["data_root"], record["path"])), PROBE_SIZE)
+        histograms.collect({name: [value.astype(np.float32)] for name, value in tensors.items()})
+    expected = histograms.ranges()
+    saved, meta = cal.load_ranges(os.path.join(os.path.dirname(manifest["path"]), "ranges.json"))
+    assert meta["method"] == "mse"
+    for name, (low, high) in expected.items():
+        assert saved[name] == pytest.approx((low, high), rel=2e-3, abs=1e-5), name
+
+
+def _pool_unpool_model():
+    """x -> Conv -> Relu -> MaxPool (values, indices) -> MaxUnpool -> Conv -> y, the Relu's output also feeding a
+    Conv (so the quantizer routes it through one Q/DQ for both, as in ENet); the indices are an output."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 8, 8])
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 8, 8]),
+               helper.make_tensor_value_info("indices", TensorProto.INT64, [1, 2, 4, 4]),
+               helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 2, 8, 8])]
+    eye = np.zeros((2, 2, 1, 1), np.float32)
+    eye[0, 0] = eye[1, 1] = 1.0
+    inits = [helper.make_tensor("w1", TensorProto.FLOAT, [2, 2, 1, 1], eye.reshape(-1)),
+             helper.make_tensor("w2", TensorProto.FLOAT, [2, 2, 1, 1], eye.reshape(-1))]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c"], name="conv1"),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("MaxPool", ["r"], ["p", "indices"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("MaxUnpool", ["p", "indices"], ["u"], name="unpool", kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Conv", ["u", "w2"], ["y"], name="conv2"),
+             helper.make_node("Conv", ["r", "w2"], ["z"], name="conv3")]
+    return helper.make_model(helper.make_graph(nodes, "g", [x], outputs, inits),
+                             opset_imports=[helper.make_opsetid("", 13)])
+
+
+@pytest.mark.parametrize("target", ["tensorrt", "onnxruntime"])
+def test_pooling_indices_are_taken_from_the_float_tensor(target, tmp_path):
+    """Values closer than one int8 step become ties once quantized and the MaxPool's indices (ENet's and
+    SegNet's unpooling) would move; both INT8 models give it the float tensor, so its indices are FP32's."""
+    model = str(tmp_path / "pool.onnx")
+    onnx.save(_pool_unpool_model(), model)
+    # the input's and the first Conv's int8 steps are finer than the pooled tensor's: two input levels one step
+    # apart reach the MaxPool distinct, and one int8 level of the pooled tensor would make them a tie
+    fine, coarse = 1.01 / 127, 10.0 / 127
+    ranges = {name: (0.0, 10.0) for name in ("r", "p", "u", "y", "z")}
+    ranges.update(x=(0.0, 1.01), c=(0.0, 1.01))
+    levels = np.random.default_rng(3).integers(2, 12, (1, 2, 4, 4))
+    first = np.round(levels * coarse / fine) * fine  # an input level at a pooled level
+    x = np.zeros((1, 2, 8, 8), np.float32)
+    x[..., 0::2, 0::2], x[..., 1::2, 1::2] = first, first + fine  # each window's max comes last
+    assert np.all(np.round(x[..., 0::2, 0::2] / coarse) == np.round(x[..., 1::2, 1::2] / coarse))  # ties once pooled
+    output = str(tmp_path / "pool_int8.onnx")
+    record = cal.quantize_model(model, ranges, output, target=target)
+    assert record["float_input_for_indices"] == ["pool"]
+    quantized = onnx.load(output)
+    pool = next(n for n in quantized.graph.node if n.op_type == "MaxPool")
+    assert pool.input[0] == "r"
+    assert any(n.op_type == "DequantizeLinear" for n in quantized.graph.node)  # the convolutions are INT8
+
+    def indices(path):
+        return ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(["indices"], {"x": x})[0]
+
+    assert np.array_equal(indices(output), indices(model))
+
+
+def test_auto_keeps_the_method_whose_tensorrt_model_agrees_best(probe_onnx, tmp_path):
+    """`--method auto`: one pass gives mse and entropy ranges equal to their own passes; each candidate's
+    TensorRT model, rebuilt here from those ranges, disagrees with FP32 on the recorded share of pixels of
+    the calibration images; the one kept disagrees least, and its ranges are the ones written."""
+    from edgeseg.probe_model import write_probe_dataset
+
+    data = write_probe_dataset(str(tmp_path / "scenes"), 6, PROBE_SIZE, seed=62)
+    lines = []
+    manifest = cal.calibrate(probe_onnx, data, num=5, out_dir=str(tmp_path / "c"), log=lines.append)
+    choice = manifest["method_choice"]
+    assert choice["requested"] == "auto" and set(choice["disagreement"]) == {"mse", "entropy"}
+    images = [os.path.join(manifest["data_root"], r["path"]) for r in manifest["images"]]
+    spec = PreprocessSpec.from_dict(manifest["preprocess"])
+    batches = list(cal.ImageCalibrationReader(images, spec, manifest["input_name"]))
+
+    def class_maps(path):
+        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        return np.stack([session.run(None, b)[0].argmax(1) for b in batches])
+
+    reference = class_maps(probe_onnx)
+    measured = {}
+    for method in ("mse", "entropy"):
+        ranges = cal.compute_ranges(probe_onnx, cal.ImageCalibrationReader(images, spec, manifest["input_name"]),
+                                    method, log=quiet)
+        path = str(tmp_path / (method + ".onnx"))
+        cal.quantize_model(probe_onnx, ranges, path, "tensorrt")
+        measured[method] = float(np.mean(class_maps(path) != reference))
+        assert measured[method] == pytest.approx(choice["disagreement"][method], abs=1e-9), method
+        if method == manifest["method"]:
+            saved, _ = cal.load_ranges(os.path.join(os.path.dirname(manifest["path"]), "ranges.json"))
+            assert saved == ranges
+    assert manifest["method"] == min(measured, key=lambda m: (measured[m], m != "mse"))
+    assert any(line.startswith("method auto:") for line in lines)
