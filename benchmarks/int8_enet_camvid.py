@@ -8,7 +8,9 @@ u8/s8 one, with the IoU change of the small classes. Target: TensorRT Q/DQ drop 
 import argparse
 import os
 import tempfile
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
 
 from edgeseg.calibrate import calibrate
 from edgeseg.evaluate import evaluate
@@ -16,15 +18,44 @@ from edgeseg.export import export
 from edgeseg.palettes import get_palette
 from edgeseg.runtime import open_artifact
 
-METHODS = ("minmax", "entropy", "percentile")
+METHODS = ("mse", "minmax", "entropy", "percentile")
 
 
 SMALL = ("pedestrian", "bicyclist", "sign_symbol", "pole")  # the classes INT8 costs first
 
 
-def scores(path: str, val: str, ignore_index: int = 11) -> dict:
+class _Recorder(object):
+    """A segmenter that keeps its class maps (`kept`) or counts the pixels where they differ from `reference`'s."""
+
+    def __init__(self, segmenter: Any, reference: Optional[List[np.ndarray]]) -> None:
+        self.segmenter, self.reference, self.kept = segmenter, reference, []  # type: Any, Any, List[np.ndarray]
+        self.differ = self.pixels = 0
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        prediction = self.segmenter.predict(image)
+        if self.reference is None:
+            self.kept.append(prediction)
+        else:
+            self.differ += int(np.count_nonzero(prediction != self.reference[len(self.kept)]))
+            self.pixels += prediction.size
+            self.kept.append(None)
+        return prediction
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.segmenter, name)
+
+
+def scores(path: str, val: str, ignore_index: int = 11, reference: Optional[dict] = None) -> dict:
+    """`edgeseg eval`'s summary of `path` on `val`; with `reference` (an FP32 summary from this function) also
+    "disagreement": the share of pixels whose class differs from the reference's, labels aside."""
     with open_artifact(path) as segmenter:
-        return evaluate(segmenter, val, ignore_index=ignore_index)
+        recorder = _Recorder(segmenter, reference["class_maps"] if reference else None)
+        summary = evaluate(recorder, val, ignore_index=ignore_index)
+    if reference is None:
+        summary["class_maps"] = recorder.kept
+    else:
+        summary["disagreement"] = recorder.differ / max(1, recorder.pixels)
+    return summary
 
 
 def export_enet(data: str) -> Tuple[str, str, str]:
