@@ -895,14 +895,19 @@ def _float_inputs_for_indices(model: Any) -> List[str]:
         if quantize is not None and quantize.op_type == "QuantizeLinear" and quantize.input[0] not in initializers:
             node.input[0] = quantize.input[0]
             changed.append(node.name)
+    removed = set()  # type: Set[str]  # inputs of the Q/DQ nodes dropped
     while True:
         consumed = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
         unused = [n for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")
                   and not any(out in consumed for out in n.output)]
         if not unused:
-            return changed
+            break
         for node in unused:
+            removed.update(node.input)
             graph.node.remove(node)
+    for tensor in [t for t in graph.initializer if t.name in removed - consumed]:
+        graph.initializer.remove(tensor)  # their scales and zero points
+    return changed
 
 
 def _ort_version() -> str:

@@ -612,3 +612,19 @@ def test_auto_keeps_the_method_whose_tensorrt_model_agrees_best(probe_onnx, tmp_
             assert saved == ranges
     assert manifest["method"] == min(measured, key=lambda m: (measured[m], m != "mse"))
     assert any(line.startswith("method auto:") for line in lines)
+
+
+def test_a_qdq_pair_left_without_consumers_goes_with_its_scale():
+    """Where the quantizer gave the index MaxPool a Q/DQ pair of its own, taking it away leaves neither the pair
+    nor its scale and zero point in the graph."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])
+    outputs = [helper.make_tensor_value_info("p", TensorProto.FLOAT, [1, 1, 2, 2]),
+               helper.make_tensor_value_info("i", TensorProto.INT64, [1, 1, 2, 2])]
+    inits = [helper.make_tensor("s", TensorProto.FLOAT, [], [0.01]), helper.make_tensor("z", TensorProto.INT8, [], [0])]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="q"),
+             helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"], name="dq"),
+             helper.make_node("MaxPool", ["xd"], ["p", "i"], name="pool", kernel_shape=[2, 2], strides=[2, 2])]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], outputs, inits))
+    assert cal._float_inputs_for_indices(model) == ["pool"]
+    assert [n.name for n in model.graph.node] == ["pool"] and model.graph.node[0].input[0] == "x"
+    assert not model.graph.initializer
