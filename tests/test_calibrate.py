@@ -567,7 +567,7 @@ def test_pooling_indices_are_taken_from_the_float_tensor(target, tmp_path):
     assert np.all(np.round(x[..., 0::2, 0::2] / coarse) == np.round(x[..., 1::2, 1::2] / coarse))  # ties once pooled
     output = str(tmp_path / "pool_int8.onnx")
     record = cal.quantize_model(model, ranges, output, target=target)
-    assert record["float_input_for_indices"] == ["pool"]
+    assert "pool" in record["float_inputs_kept"]
     quantized = onnx.load(output)
     pool = next(n for n in quantized.graph.node if n.op_type == "MaxPool")
     assert pool.input[0] == "r"
@@ -625,6 +625,44 @@ def test_a_qdq_pair_left_without_consumers_goes_with_its_scale():
              helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"], name="dq"),
              helper.make_node("MaxPool", ["xd"], ["p", "i"], name="pool", kernel_shape=[2, 2], strides=[2, 2])]
     model = helper.make_model(helper.make_graph(nodes, "g", [x], outputs, inits))
-    assert cal._float_inputs_for_indices(model) == ["pool"]
+    assert cal._give_float_inputs(model, cal._position_nodes(model.graph)) == ["pool"]
     assert [n.name for n in model.graph.node] == ["pool"] and model.graph.node[0].input[0] == "x"
     assert not model.graph.initializer
+
+
+def _logits_model():
+    """x -> Conv (identity, 2 classes) -> Resize x2 -> ArgMax: the class map is the output."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])
+    y = helper.make_tensor_value_info("classes", TensorProto.INT64, [1, 1, 8, 8])
+    eye = np.zeros((2, 2, 1, 1), np.float32)
+    eye[0, 0] = eye[1, 1] = 1.0
+    inits = [helper.make_tensor("w", TensorProto.FLOAT, [2, 2, 1, 1], eye.reshape(-1)),
+             helper.make_tensor("scales", TensorProto.FLOAT, [4], [1.0, 1.0, 2.0, 2.0])]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["logits"], name="classifier"),
+             helper.make_node("Resize", ["logits", "", "scales"], ["up"], name="upsample", mode="nearest"),
+             helper.make_node("ArgMax", ["up"], ["classes"], name="argmax", axis=1, keepdims=1)]
+    return helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits), opset_imports=[helper.make_opsetid("", 13)])
+
+
+@pytest.mark.parametrize("target", ["tensorrt", "onnxruntime"])
+def test_logits_stay_float_so_argmax_keeps_its_class(target, tmp_path):
+    """Two class scores closer than one int8 step of the logits tie once quantized and the argmax takes the
+    first; after the last weighted layer nothing is quantized, so the class map is FP32's."""
+    model = str(tmp_path / "logits.onnx")
+    onnx.save(_logits_model(), model)
+    fine, coarse = 1.01 / 127, 10.0 / 127
+    levels = np.random.default_rng(4).integers(2, 12, (1, 1, 4, 4))
+    x = np.zeros((1, 2, 4, 4), np.float32)
+    x[:, :1] = np.round(levels * coarse / fine) * fine
+    x[:, 1:] = x[:, :1] + fine  # class 1 wins by one input step, under half a logits step
+    ranges = {"x": (0.0, 1.01), "logits": (0.0, 10.0), "up": (0.0, 10.0)}
+    output = str(tmp_path / "logits_int8.onnx")
+    record = cal.quantize_model(model, ranges, output, target=target)
+    quantized = onnx.load(output)
+    assert next(n for n in quantized.graph.node if n.op_type == "Resize").input[0] == "logits"
+    assert any(n.op_type == "DequantizeLinear" for n in quantized.graph.node) and record["quantized_nodes"] == 1
+
+    def classes(path):
+        return ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+    assert np.all(classes(model) == 1) and np.array_equal(classes(output), classes(model))

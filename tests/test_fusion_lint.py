@@ -249,3 +249,39 @@ def test_tensorrt_placement_quantizes_a_squeeze_excitation_block(tmp_path):
     reference = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": batches[0]})[0]
     quantized = ort.InferenceSession(out, providers=["CPUExecutionProvider"]).run(None, {"x": batches[0]})[0]
     assert np.abs(reference - quantized).max() < 0.1 * np.abs(reference).max()
+
+
+def test_tensorrt_placement_quantizes_float_fed_pooling_and_two_branch_adds(tmp_path):
+    """An AveragePool fed by a convolution's output and an Add of two non-weighted branches (attention blocks)
+    are left float by ONNX Runtime's quantizer; the TensorRT model gives their inputs Q/DQ pairs, so TensorRT
+    runs them in INT8 and the lint finds no float island."""
+    import onnxruntime as ort
+
+    rng = np.random.RandomState(10)
+    inits = [numpy_helper.from_array(rng.randn(C, C, 1, 1).astype(np.float32), name) for name in ("w1", "w2", "w3")]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], name="conv1"),
+             helper.make_node("AveragePool", ["a"], ["p"], name="pool", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["x", "w2"], ["b"], name="conv2"),
+             helper.make_node("Sigmoid", ["b"], ["s"], name="sigmoid"),
+             helper.make_node("Add", ["p", "s"], ["t"], name="add"),
+             helper.make_node("Conv", ["t", "w3"], ["y"], name="conv3")]
+    graph = helper.make_graph(nodes, "attention", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, C, 8, 8])], inits)
+    fp32 = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    fp32.ir_version = 8
+    path = str(tmp_path / "attention.onnx")
+    onnx.save(fp32, path)
+    batches = [rng.randn(1, C, 8, 8).astype(np.float32) for _ in range(4)]
+    ranges = minmax_ranges(path, batches)
+    out = str(tmp_path / "attention_trt.onnx")
+    record = cal.quantize_model(path, ranges, out, target="tensorrt")
+    assert record["float_inputs_quantized"] == 2  # the pool and the Add
+    model = onnx.load(out)
+    producer = {o: n for n in model.graph.node for o in n.output}
+    for node in (n for n in model.graph.node if n.name in ("pool", "add")):
+        assert all(producer[name].op_type == "DequantizeLinear" for name in node.input), node.name
+    report = lint(model)
+    assert report["int8_layers"] == 3 and report["float_islands"] == 0
+    reference = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": batches[0]})[0]
+    quantized = ort.InferenceSession(out, providers=["CPUExecutionProvider"]).run(None, {"x": batches[0]})[0]
+    assert np.abs(reference - quantized).max() < 0.1 * np.abs(reference).max()
