@@ -8,7 +8,8 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-Ranges = Dict[str, Tuple[float, float]]
+from .trt_cache import Ranges
+
 FIDELITY_IMAGES = 16  # calibration images each candidate runs on
 
 

@@ -17,6 +17,8 @@ import numpy as np
 from .artifacts import atomic_path, require_file
 from .errors import ArtifactError, ConfigError
 
+Ranges = Dict[str, Tuple[float, float]]  # tensor name -> (lowest, highest), float32 values
+
 # TensorRT ignores a cache whose header names another calibrator than the one reading it. The cache holds
 # only final scales (whatever method computed them) and edgeseg's builder reads caches through
 # IInt8EntropyCalibrator2, so every cache says EntropyCalibration2; the manifest records the actual method.
@@ -51,7 +53,7 @@ def header_for(version: str) -> str:
     return "TRT-{}-{}".format(version_code(version), ALGORITHM)
 
 
-def scales_from_ranges(ranges: Dict[str, Tuple[float, float]]) -> Dict[str, float]:
+def scales_from_ranges(ranges: Ranges) -> Dict[str, float]:
     """TensorRT's per-tensor scale for each range: max(|min|, |max|) / 127 in float32 (1.0 where a
     tensor was always 0: TensorRT refuses a zero scale)."""
     scales = {}

@@ -15,7 +15,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from conftest import PROBE_SIZE, REPO
-from edgeseg import calibrate as cal, trt_cache
+from edgeseg import calibrate as cal, qdq_placement, trt_cache
 from edgeseg.errors import ArtifactError, ConfigError, SourceError
 from edgeseg.preprocess import PreprocessSpec, Preprocessor
 
@@ -625,7 +625,7 @@ def test_a_qdq_pair_left_without_consumers_goes_with_its_scale():
              helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"], name="dq"),
              helper.make_node("MaxPool", ["xd"], ["p", "i"], name="pool", kernel_shape=[2, 2], strides=[2, 2])]
     model = helper.make_model(helper.make_graph(nodes, "g", [x], outputs, inits))
-    assert cal._give_float_inputs(model, cal._position_nodes(model.graph)) == ["pool"]
+    assert qdq_placement.give_float_inputs(model, qdq_placement.position_nodes(model.graph)) == ["pool"]
     assert [n.name for n in model.graph.node] == ["pool"] and model.graph.node[0].input[0] == "x"
     assert not model.graph.initializer
 

@@ -220,6 +220,20 @@ def test_calibrate_takes_weight_scales_per_tensor_and_keeps_them_on_requantize(p
         cal.calibrate(probe_onnx, data, num=4, out_dir=str(tmp_path / "c"), log=lambda *_: None, weight_scales="layer")
 
 
+def quantized_for_tensorrt(nodes, inits, stem, rng):
+    """A 1 x C x 8 x 8 graph of `nodes` saved as STEM.onnx, calibrated (minmax) on 4 random batches and
+    quantized for TensorRT into STEM_trt.onnx: (fp32 path, int8 path, the batches, quantize_model's record)."""
+    graph = helper.make_graph(nodes, stem.name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, C, 8, 8])], inits)
+    fp32 = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    fp32.ir_version = 8
+    path, out = str(stem) + ".onnx", str(stem) + "_trt.onnx"
+    onnx.save(fp32, path)
+    batches = [rng.randn(1, C, 8, 8).astype(np.float32) for _ in range(4)]
+    record = cal.quantize_model(path, minmax_ranges(path, batches), out, target="tensorrt")
+    return path, out, batches, record
+
+
 def test_tensorrt_placement_quantizes_a_squeeze_excitation_block(tmp_path):
     """conv -> [GlobalAveragePool -> conv -> Sigmoid] x-> Mul -> conv: the pooling and the gating Mul take
     Q/DQ inputs in the TensorRT model (TensorRT's quantizable operators), so no float island is left."""
@@ -233,16 +247,7 @@ def test_tensorrt_placement_quantizes_a_squeeze_excitation_block(tmp_path):
              helper.make_node("Sigmoid", ["squeezed"], ["gate"], name="sigmoid"),
              helper.make_node("Mul", ["a", "gate"], ["gated"], name="mul"),
              helper.make_node("Conv", ["gated", "w3"], ["y"], name="conv3")]
-    graph = helper.make_graph(nodes, "se", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, 8, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, C, 8, 8])], inits)
-    fp32 = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    fp32.ir_version = 8
-    path = str(tmp_path / "se.onnx")
-    onnx.save(fp32, path)
-    batches = [rng.randn(1, C, 8, 8).astype(np.float32) for _ in range(4)]
-    ranges = minmax_ranges(path, batches)
-    out = str(tmp_path / "se_trt.onnx")
-    record = cal.quantize_model(path, ranges, out, target="tensorrt")
+    path, out, batches, record = quantized_for_tensorrt(nodes, inits, tmp_path / "se", rng)
     assert record["quantized_nodes"] == 3 and record["quantized_other_nodes"] == 2  # the pool and the Mul
     report = lint(onnx.load(out))
     assert report["int8_layers"] == 3 and report["float_islands"] == 0
@@ -265,16 +270,7 @@ def test_tensorrt_placement_quantizes_float_fed_pooling_and_two_branch_adds(tmp_
              helper.make_node("Sigmoid", ["b"], ["s"], name="sigmoid"),
              helper.make_node("Add", ["p", "s"], ["t"], name="add"),
              helper.make_node("Conv", ["t", "w3"], ["y"], name="conv3")]
-    graph = helper.make_graph(nodes, "attention", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, 8, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, C, 8, 8])], inits)
-    fp32 = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    fp32.ir_version = 8
-    path = str(tmp_path / "attention.onnx")
-    onnx.save(fp32, path)
-    batches = [rng.randn(1, C, 8, 8).astype(np.float32) for _ in range(4)]
-    ranges = minmax_ranges(path, batches)
-    out = str(tmp_path / "attention_trt.onnx")
-    record = cal.quantize_model(path, ranges, out, target="tensorrt")
+    path, out, batches, record = quantized_for_tensorrt(nodes, inits, tmp_path / "attention", rng)
     assert record["float_inputs_quantized"] == 2  # the pool and the Add
     model = onnx.load(out)
     producer = {o: n for n in model.graph.node for o in n.output}
