@@ -38,13 +38,13 @@ import cv2
 import numpy as np
 
 from . import __version__, method_choice, qdq_placement, trt_cache
-from .trt_cache import Ranges
 from .abs_histogram import AbsHistograms
 from .artifacts import file_sha256, new_artifact, read_sidecar, require_file, write_json_atomic
 from .data.pairs import resolve_listed
 from .fusion_lint import WEIGHTED as TRT_WEIGHTED
 from .errors import ArtifactError, ConfigError, EdgesegError, SourceError
 from .preprocess import PreprocessSpec, Preprocessor
+from .trt_cache import Ranges
 
 try:  # the base class the calibrators expect; absent where onnx is not installed
     from onnxruntime.quantization import CalibrationDataReader as _ReaderBase
@@ -492,10 +492,9 @@ def _histogram_collector(calibrator: Any, method: str) -> Any:
         return AbsHistograms()
     from onnxruntime.quantization.calibrate import HistogramCollector
 
-    collector = HistogramCollector(**_kwargs_for(HistogramCollector.__init__, {
-        "method": method, "symmetric": calibrator.symmetric, "num_bins": calibrator.num_bins,
-        "num_quantized_bins": calibrator.num_quantized_bins, "percentile": calibrator.percentile,
-        "scenario": getattr(calibrator, "scenario", "same")}))
+    settings = {"symmetric": False, "num_bins": 128, "num_quantized_bins": 128, "percentile": 99.999, "scenario": "same"}
+    collector = HistogramCollector(**_kwargs_for(HistogramCollector.__init__, dict(
+        {key: getattr(calibrator, key, default) for key, default in settings.items()}, method=method)))
     if method != "percentile":
         return collector
     original = collector.collect_absolute_value
