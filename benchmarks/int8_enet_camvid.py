@@ -29,16 +29,16 @@ class _Recorder(object):
 
     def __init__(self, segmenter: Any, reference: Optional[List[np.ndarray]]) -> None:
         self.segmenter, self.reference, self.kept = segmenter, reference, []  # type: Any, Any, List[np.ndarray]
-        self.differ = self.pixels = 0
+        self.differ = self.pixels = self.seen = 0
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         prediction = self.segmenter.predict(image)
         if self.reference is None:
             self.kept.append(prediction)
         else:
-            self.differ += int(np.count_nonzero(prediction != self.reference[len(self.kept)]))
+            self.differ += int(np.count_nonzero(prediction != self.reference[self.seen]))
             self.pixels += prediction.size
-            self.kept.append(None)
+        self.seen += 1
         return prediction
 
     def __getattr__(self, name: str) -> Any:

@@ -15,7 +15,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from conftest import PROBE_SIZE, REPO
-from edgeseg import calibrate as cal, qdq_placement, trt_cache
+from edgeseg import calibrate as cal, collectors, qdq_placement, trt_cache
 from edgeseg.errors import ArtifactError, ConfigError, SourceError
 from edgeseg.preprocess import PreprocessSpec, Preprocessor
 
@@ -456,7 +456,7 @@ def test_entropy_histograms_are_capped_symmetrically():
     hist = np.arange(1000, dtype=np.int64)
     edges = np.linspace(-5.0, 5.0, 1001).astype(np.float32)
     Collector.histogram_dict = {"t": (hist, edges, np.float32(-4.9), np.float32(4.8), np.float32(5.0))}
-    cal._cap_histograms(Collector, 256)
+    collectors.cap_entropy_histograms(Collector, 256)
     merged, new_edges, _, _, threshold = Collector.histogram_dict["t"]
     assert len(merged) <= 256 and len(merged) % 2 == 0 and merged.sum() == hist.sum()
     assert len(new_edges) == len(merged) + 1 and new_edges[len(merged) // 2] == pytest.approx(0.0, abs=1e-6)
