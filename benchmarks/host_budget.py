@@ -50,7 +50,7 @@ def measure(model: str, video: str, folder: str, frames: int, rounds: int) -> Di
     import edgeseg
     import numpy as np
     from edgeseg.bench import bench
-    from edgeseg.export import export
+    from edgeseg.workstation.export import export
     from edgeseg.runtime import open_artifact
     from edgeseg.runtime.builder import build
     from edgeseg.stream.loop import run

@@ -12,9 +12,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from edgeseg.calibrate import calibrate
+from edgeseg.quantize import calibrate
 from edgeseg.evaluate import evaluate
-from edgeseg.export import export
+from edgeseg.workstation.export import export
 from edgeseg.palettes import get_palette
 from edgeseg.runtime import open_artifact
 

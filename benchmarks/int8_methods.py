@@ -15,7 +15,7 @@ import os
 
 from int8_enet_camvid import enet_arguments, export_enet, scores  # beside this script
 
-from edgeseg.calibrate import calibrate, load_ranges, quantize_from_ranges
+from edgeseg.quantize import calibrate, load_ranges, quantize_from_ranges
 
 MODELS = (("tensorrt_qdq", "tensorrt", "TensorRT Q/DQ"), ("onnxruntime_int8", "onnxruntime", "ONNX Runtime u8/s8"))
 

@@ -12,9 +12,9 @@ import time
 import numpy as np
 import onnxruntime as ort
 
-from edgeseg.calibrate import calibrate
+from edgeseg.quantize import calibrate
 from edgeseg.data.synthetic import write_dataset
-from edgeseg.export import export
+from edgeseg.workstation.export import export
 
 
 def session(path: str) -> ort.InferenceSession:

@@ -17,9 +17,10 @@ import onnx
 
 from qdq_placement import placement_arguments, qdq_consumers  # beside this script
 
-from edgeseg.calibrate import calibrate, read_image_bgr, read_manifest
-from edgeseg.export import export
-from edgeseg.fusion_lint import lint
+from edgeseg.imageio import read_image as read_image_bgr
+from edgeseg.quantize import calibrate, read_manifest
+from edgeseg.workstation.export import export
+from edgeseg.quantize.lint import lint
 from edgeseg.preprocess import PreprocessSpec, Preprocessor
 
 MODELOPT = r'''

@@ -13,7 +13,7 @@ import tempfile
 
 from edgeseg.bench import bench
 from edgeseg.envinfo import resident_memory_mb
-from edgeseg.export import export
+from edgeseg.workstation.export import export
 from edgeseg.runtime import open_artifact
 from edgeseg.stream.loop import run
 

@@ -15,10 +15,10 @@ from typing import Any, Dict, Tuple
 
 import onnx
 
-from edgeseg.calibrate import calibrate, read_manifest
+from edgeseg.quantize import calibrate, read_manifest
 from edgeseg.data.synthetic import write_dataset
-from edgeseg.export import export
-from edgeseg.fusion_lint import lint
+from edgeseg.workstation.export import export
+from edgeseg.quantize.lint import lint
 from edgeseg.preprocess import parse_size
 
 MODELS = ("deeplabv3_mobilenetv3", "bisenetv2", "enet_deconv", "fcn_resnet18")

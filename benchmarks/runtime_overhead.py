@@ -20,8 +20,8 @@ import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
 
-from edgeseg.export import export  # noqa: E402
-from edgeseg.models import build_model  # noqa: E402
+from edgeseg.workstation.export import export  # noqa: E402
+from edgeseg.workstation.models import build_model  # noqa: E402
 from edgeseg.preprocess import parse_size  # noqa: E402
 from edgeseg.runtime import open_artifact  # noqa: E402
 

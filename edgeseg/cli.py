@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 from . import __version__
 from .artifacts import check_outputs, read_sidecar, write_json_atomic
 from .errors import ConfigError, EdgesegError
-from .models import available_models
+from .model_registry import available_models
 from .preprocess import parse_size
 from .profiling import format_table
 from .runtime.builder import PREPROCESS_CHOICES
@@ -55,7 +55,7 @@ def _open(args: argparse.Namespace, path: str, spinning: bool = True):
 
 def cmd_export(args: argparse.Namespace) -> None:
     try:
-        from .export import export
+        from .workstation.export import export
     except ImportError as exc:
         raise ConfigError("export runs on the workstation side and needs torch, torchvision and onnx ({}); "
                           "`pip install edgeseg[export]`".format(exc))
@@ -68,7 +68,7 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     try:
-        from .train import TrainConfig, train
+        from .workstation.train import TrainConfig, train
     except ImportError as exc:
         raise ConfigError("train runs on the workstation side and needs torch and torchvision ({}); "
                           "`pip install edgeseg[train]`".format(exc))
@@ -91,7 +91,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> None:
-    from .calibrate import calibrate
+    from .quantize import calibrate
 
     check_outputs(files=[args.json], folders=[args.out], inputs=[args.model, args.data, args.val])
     manifest = calibrate(args.model, args.data, num=args.num, seed=args.seed, method=args.method, out_dir=args.out,

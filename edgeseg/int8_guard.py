@@ -26,7 +26,7 @@ from onnxruntime.quantization.qdq_loss_debug import (collect_activations, comput
 
 from .artifacts import write_json_atomic
 from .evaluate import evaluate
-from .fusion_lint import WEIGHTED
+from .quantize.lint import WEIGHTED
 from .runtime.artifact import open_artifact
 
 
@@ -127,7 +127,7 @@ def guard_calibration(manifest_path: str, val: str, ignore_index: Optional[int] 
     """The guard on a calibration: both shipped INT8 models of the manifest against its FP32 model, the
     sensitivity measured on 8 of its calibration images. Writes the full report to `accuracy.json` beside
     the manifest and each model's figures into the manifest ("accuracy"), and returns the report."""
-    from .calibrate import ImageCalibrationReader, read_manifest, requantize
+    from .quantize import ImageCalibrationReader, read_manifest, requantize
     from .preprocess import PreprocessSpec
 
     manifest = read_manifest(manifest_path)

@@ -18,7 +18,7 @@ Thresholds (worst frame, against the oracle and against ONNX Runtime FP32):
   and 1 swapped <= 70%, the previous frame's answer <= 50%, a constant class map <= 44%.
   Under the TensorRT test double the fp16 and DLA engines run the FP32 model: 100%.
 
-What differs between TensorRT versions (edgeseg/runtime/trt_compat.py) is exercised on this device's:
+What differs between TensorRT versions (edgeseg/runtime/tensorrt/compat.py) is exercised on this device's:
   - the calibration cache is written with TensorRT 8.5.2's header, as `edgeseg calibrate` writes it by
     default, so on any other TensorRT each DLA int8 row proves that `build` re-tags it (TensorRT skips a
     cache from another version and the build then fails for want of scales); the row says when it did;
@@ -48,7 +48,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from edgeseg.bench import bench
-from edgeseg.calibrate import calibrate
+from edgeseg.quantize import calibrate
 from edgeseg.data.synthetic import render_scene, write_dataset
 from edgeseg.preprocess import parse_size
 from edgeseg.probe_model import expected_class_map, write_probe_dataset, write_probe_model
@@ -56,7 +56,7 @@ from edgeseg.runtime import open_artifact
 from edgeseg.runtime.builder import build
 from edgeseg.errors import ConfigError
 from edgeseg.runtime.tensorrt import dla_core_count, environment, tensorrt_available
-from edgeseg.runtime.trt_compat import import_tensorrt, strongly_typed_only
+from edgeseg.runtime.tensorrt.compat import import_tensorrt, strongly_typed_only
 
 THRESHOLDS = {"fp32": 1.0, "fp16": 0.99, "int8": 0.90}  # worst frame's pixel agreement (see above)
 FRAME_SEED = 500  # test frames: scenes 500, 501, ...
@@ -256,7 +256,7 @@ def user_models(names: Optional[str], onnx_dir: Optional[str], size: Size,
     for name in wanted:
         path = os.path.join(folder, name, "{}_{}x{}.onnx".format(name, *size))
         try:
-            from edgeseg.export import export  # needs torch
+            from edgeseg.workstation.export import export  # needs torch
 
             os.makedirs(os.path.dirname(path), exist_ok=True)
             export(name, 19, size, path, log=quiet)

@@ -18,8 +18,8 @@ import onnxruntime as ort
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from edgeseg.export import export
-from edgeseg.models import available_models, build_model
+from edgeseg.workstation.export import export
+from edgeseg.workstation.models import available_models, build_model
 
 CLASSES = 19
 # Reference parameter counts (their class count) and where they come from.

@@ -18,7 +18,7 @@ PROBE_SIZE = (128, 64)
 def train_config(out, **changes):
     """A few seconds of training on synthetic scenes, deterministic by seed: enough for the model to
     predict several classes on street frames, real ones included."""
-    from edgeseg.train import TrainConfig
+    from edgeseg.workstation.train import TrainConfig
 
     settings = dict(model=MODEL, width=WIDTH, data="synthetic:24:{}x{}".format(*TRAIN_SIZE), val_data=None,
                     out=str(out), input_size=TRAIN_SIZE, epochs=6, batch_size=4, lr=3e-3, optimizer="adamw",
@@ -120,7 +120,7 @@ def probe_set(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def trained_checkpoint(tmp_path_factory):
-    from edgeseg.train import train
+    from edgeseg.workstation.train import train
 
     out = tmp_path_factory.mktemp("trained")
     train(train_config(out), log=lambda *_: None)
@@ -129,7 +129,7 @@ def trained_checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def logits_onnx(trained_checkpoint, tmp_path_factory):
-    from edgeseg.export import export
+    from edgeseg.workstation.export import export
 
     path = str(tmp_path_factory.mktemp("export") / "unet_logits.onnx")
     export(MODEL, None, SIZE, path, weights=trained_checkpoint, log=lambda *_: None)
@@ -138,7 +138,7 @@ def logits_onnx(trained_checkpoint, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def classmap_onnx(trained_checkpoint, tmp_path_factory):
-    from edgeseg.export import export
+    from edgeseg.workstation.export import export
 
     path = str(tmp_path_factory.mktemp("export") / "unet_classmap.onnx")
     export(MODEL, None, SIZE, path, weights=trained_checkpoint, output_kind="classmap", log=lambda *_: None)

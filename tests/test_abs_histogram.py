@@ -1,9 +1,9 @@
-"""`edgeseg.abs_histogram`: |x| histograms merged in constant memory, and the int8 threshold of least squared
+"""`edgeseg.quantize.abs_histogram`: |x| histograms merged in constant memory, and the int8 threshold of least squared
 error, checked against the error measured on the samples themselves."""
 import numpy as np
 import pytest
 
-from edgeseg.abs_histogram import BINS, AbsHistograms, mse_amax
+from edgeseg.quantize.abs_histogram import BINS, AbsHistograms, mse_amax
 
 
 def fake_int8(values, amax):

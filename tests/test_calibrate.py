@@ -1,4 +1,4 @@
-"""`edgeseg.calibrate`: subset choice, image reading, one calibration -> two INT8 models + a TensorRT
+"""`edgeseg.quantize`: subset choice, image reading, one calibration -> two INT8 models + a TensorRT
 cache, manifests, and refusals. Real ONNX Runtime on real exported models (small, for two cores)."""
 import json
 import os
@@ -15,7 +15,10 @@ import pytest
 from onnx import TensorProto, helper
 
 from conftest import PROBE_SIZE, REPO
-from edgeseg import calibrate as cal, collectors, qdq_placement, trt_cache
+from edgeseg import imageio, quantize as cal
+from edgeseg.artifacts import file_sha256
+from edgeseg.quantize import collectors, placement, reader, trt_cache
+from edgeseg.quantize.ort_compat import int32_bias_overflow
 from edgeseg.errors import ArtifactError, ConfigError, SourceError
 from edgeseg.preprocess import PreprocessSpec, Preprocessor
 
@@ -41,7 +44,7 @@ def scene(seed, width=160, height=120):
 
 @pytest.fixture(scope="session")
 def fp32_model(tmp_path_factory):
-    from edgeseg.export import export
+    from edgeseg.workstation.export import export
 
     path = str(tmp_path_factory.mktemp("calib_model") / "lraspp.onnx")
     export("lraspp_mobilenetv3", 4, SIZE, path, log=quiet)
@@ -152,11 +155,11 @@ def odd_images(folder):
 def test_reader_converts_any_image_to_bgr_uint8(tmp_path):
     image, paths = odd_images(tmp_path / "odd")
     for name, path in paths.items():
-        bgr = cal.read_image_bgr(path)
+        bgr = imageio.read_image(path)
         assert bgr.dtype == np.uint8 and bgr.ndim == 3 and bgr.shape[2] == 3, name
-    assert np.array_equal(cal.read_image_bgr(paths["deep"]), image)
-    assert np.array_equal(cal.read_image_bgr(paths["bgra"]), image)
-    assert np.array_equal(cal.read_image_bgr(paths["gray16"])[:, :, 1], cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
+    assert np.array_equal(imageio.read_image(paths["deep"]), image)
+    assert np.array_equal(imageio.read_image(paths["bgra"]), image)
+    assert np.array_equal(imageio.read_image(paths["gray16"])[:, :, 1], cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
     spec = PreprocessSpec(SIZE)
     reader = cal.ImageCalibrationReader(sorted(paths.values()), spec, "input")
     blobs = list(reader)
@@ -264,7 +267,7 @@ def test_ranges_are_the_manifests_images_recomputed_here(probe_calibrated):
     images = []
     for record in manifest["images"]:
         path = os.path.join(manifest["data_root"], record["path"])
-        assert cal.file_sha256(path) == record["sha256"]
+        assert file_sha256(path) == record["sha256"]
         images.append(cv2.imread(path))
     assert len(images) == manifest["count"] == 6
 
@@ -341,7 +344,7 @@ def test_manifest_records_everything_and_repeats(calibrated, fp32_model, street_
     for key, name in (("tensorrt_qdq", "lraspp_int8_qdq_trt.onnx"), ("onnxruntime_int8", "lraspp_int8_qdq_ort.onnx"),
                       ("tensorrt_cache", "lraspp_entropy.cache")):
         path = os.path.join(calibrated["folder"], manifest["outputs"][key]["file"])
-        assert manifest["outputs"][key]["sha256"] == cal.file_sha256(path)
+        assert manifest["outputs"][key]["sha256"] == file_sha256(path)
         assert os.path.basename(path) == name and os.path.isfile(path)
     again = cal.calibrate(fp32_model, street_set, num=6, seed=0, method="entropy",
                           out_dir=str(tmp_path / "calibration"), log=quiet)
@@ -403,7 +406,7 @@ def test_interrupted_calibration_leaves_nothing(fp32_model, street_set, tmp_path
     shutil.copyfile(fp32_model, model)
     shutil.copyfile(fp32_model + ".json", model + ".json")
     calls = []
-    real = cal.read_image_bgr
+    real = reader.read_image
 
     def interrupt_on_third(path):
         calls.append(path)
@@ -411,11 +414,11 @@ def test_interrupted_calibration_leaves_nothing(fp32_model, street_set, tmp_path
             raise KeyboardInterrupt
         return real(path)
 
-    monkeypatch.setattr(cal, "read_image_bgr", interrupt_on_third)
+    monkeypatch.setattr(reader, "read_image", interrupt_on_third)
     with pytest.raises(KeyboardInterrupt):
         cal.calibrate(model, street_set, num=6, out_dir=str(tmp_path / "calibration"), log=quiet)
     assert_nothing_written(tmp_path, model)
-    monkeypatch.setattr(cal, "read_image_bgr", real)
+    monkeypatch.setattr(reader, "read_image", real)
 
     def fail(*_args, **_kwargs):
         raise RuntimeError("disk full")
@@ -466,16 +469,16 @@ def test_entropy_histograms_are_capped_symmetrically():
 
 def test_module_works_without_torch(calibrated):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, "tests", "torch_blocker"), REPO]))
-    result = subprocess.run([sys.executable, "-c", "import edgeseg.calibrate, sys; "
+    result = subprocess.run([sys.executable, "-c", "import edgeseg.quantize, sys; "
                              "assert 'torch' not in sys.modules"], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
     assert result.returncode == 0, result.stdout
     # torch absent (as on a device; onnxruntime's tools import torch whenever they can find it): the
     # quantization API is there and the reader is a real CalibrationDataReader
     script = ("import sys; sys.modules['torch'] = sys.modules['torchvision'] = None\n"
-              "import edgeseg.calibrate as c, onnxruntime.quantization as q\n"
+              "import edgeseg.quantize as c, onnxruntime.quantization as q\n"
               "assert issubclass(c.ImageCalibrationReader, q.CalibrationDataReader)\n"
-              "import edgeseg.trt_cache as t\n"
+              "import edgeseg.quantize.trt_cache as t\n"
               "print(len(t.read(sys.argv[1]).scales))")
     result = subprocess.run([sys.executable, "-c", script, calibrated["cache"]], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, universal_newlines=True,
@@ -486,7 +489,7 @@ def test_module_works_without_torch(calibrated):
 def test_calibration_caches_are_read_on_python38(python38_envs, calibrated):
     """The device interpreter (no torch, maybe no onnx) reads caches."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, "tests", "torch_blocker"), REPO]))
-    code = "import sys, edgeseg.trt_cache as c; print(len(c.read(sys.argv[1]).scales))"
+    code = "import sys, edgeseg.quantize.trt_cache as c; print(len(c.read(sys.argv[1]).scales))"
     result = subprocess.run([python38_envs["EDGESEG_PY38"], "-c", code, calibrated["cache"]], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
     assert result.returncode == 0 and int(result.stdout.split()[-1]) > 100, result.stdout
@@ -503,16 +506,16 @@ def test_int32_bias_overflow_is_detected():
     nodes = [helper.make_node("DequantizeLinear", ["b_q", "b_s", "b_z"], ["b"], name="dq_b", axis=0),
              helper.make_node("Conv", ["x", "w", "b"], ["y"], name="conv")]
     model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits))
-    assert cal._int32_bias_overflow(model, cal.OP_TYPES) == ["conv"]
+    assert int32_bias_overflow(model, cal.OP_TYPES) == ["conv"]
     inits[1].CopyFrom(helper.make_tensor("b_q", TensorProto.INT32, [2], [-7, 5]))
     model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits))
-    assert cal._int32_bias_overflow(model, cal.OP_TYPES) == []
+    assert int32_bias_overflow(model, cal.OP_TYPES) == []
 
 
 def test_mse_ranges_are_the_manifests_images_recomputed_here(probe_onnx, tmp_path):
     """`--method mse` through ONNX Runtime's calibrator gives the ranges that AbsHistograms gives for the
     probe's tensors computed in numpy from the images the manifest names."""
-    from edgeseg.abs_histogram import AbsHistograms
+    from edgeseg.quantize.abs_histogram import AbsHistograms
     from edgeseg.probe_model import expected_tensors, write_probe_dataset
 
     data = write_probe_dataset(str(tmp_path / "scenes"), 6, PROBE_SIZE, seed=61)
@@ -625,7 +628,7 @@ def test_a_qdq_pair_left_without_consumers_goes_with_its_scale():
              helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"], name="dq"),
              helper.make_node("MaxPool", ["xd"], ["p", "i"], name="pool", kernel_shape=[2, 2], strides=[2, 2])]
     model = helper.make_model(helper.make_graph(nodes, "g", [x], outputs, inits))
-    assert qdq_placement.give_float_inputs(model, qdq_placement.position_nodes(model.graph)) == ["pool"]
+    assert placement.give_float_inputs(model, placement.position_nodes(model.graph)) == ["pool"]
     assert [n.name for n in model.graph.node] == ["pool"] and model.graph.node[0].input[0] == "x"
     assert not model.graph.initializer
 

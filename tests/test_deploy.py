@@ -53,7 +53,7 @@ def with_double(flavour="8.5"):
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    from edgeseg.export import export
+    from edgeseg.workstation.export import export
 
     folder = tmp_path_factory.mktemp("deploy")
     paths = {}

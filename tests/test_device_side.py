@@ -8,24 +8,34 @@ import pytest
 
 from conftest import REPO
 
-DEVICE_MODULES = ["edgeseg.cli", "edgeseg.runtime", "edgeseg.runtime.builder", "edgeseg.stream.loop",
-                  "edgeseg.profiling", "edgeseg.metrics", "edgeseg.preprocess", "edgeseg.artifacts",
-                  "edgeseg.palettes", "edgeseg.errors", "edgeseg.envinfo", "edgeseg.evaluate", "edgeseg.bench",
-                  "edgeseg.data.pairs", "edgeseg.data.synthetic", "edgeseg.data.datasets",
-                  "edgeseg.data.transforms", "edgeseg.data.class_weights", "edgeseg.models",
-                  "edgeseg.calibrate", "edgeseg.int8_guard", "edgeseg.runtime.profiles", "edgeseg.frame_report",
-                  "edgeseg.stream.pipeline", "edgeseg.stream.sources", "edgeseg.stream.render",
-                  "edgeseg.deploy.facts", "edgeseg.deploy.deepstream", "edgeseg.deploy.triton", "edgeseg.probe_model", "edgeseg.frame_log",
-                  "edgeseg.trt_cache", "edgeseg.runtime.trt_compat", "edgeseg.runtime.tensorrt",
-                  "edgeseg.fusion_lint"]
-DEVICE_PATHS = ["edgeseg/runtime", "edgeseg/stream", "edgeseg/deploy", "edgeseg/data/pairs.py", "edgeseg/data/synthetic.py",
-                "edgeseg/data/datasets.py", "edgeseg/data/transforms.py", "edgeseg/data/class_weights.py",
-                "edgeseg/data/__init__.py", "edgeseg/models/__init__.py", "edgeseg/calibrate.py",
-                "edgeseg/int8_guard.py", "edgeseg/frame_report.py", "edgeseg/probe_model.py", "edgeseg/frame_log.py",
-                "edgeseg/cli.py", "edgeseg/profiling.py", "edgeseg/metrics.py", "edgeseg/preprocess.py",
-                "edgeseg/artifacts.py", "edgeseg/palettes.py", "edgeseg/errors.py", "edgeseg/envinfo.py",
-                "edgeseg/evaluate.py", "edgeseg/bench.py", "edgeseg/__init__.py", "edgeseg/__main__.py",
-                "edgeseg/trt_cache.py", "edgeseg/fusion_lint.py"]
+WORKSTATION = os.path.join("edgeseg", "workstation")  # the torch side; everything else in edgeseg/ is the device's
+
+
+def device_files():
+    """Every module of the device side: the .py files under edgeseg/ outside edgeseg/workstation/."""
+    found = []
+    for root, dirs, files in os.walk(os.path.join(REPO, "edgeseg")):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__"
+                         and os.path.relpath(os.path.join(root, d), REPO) != WORKSTATION)
+        found.extend(os.path.relpath(os.path.join(root, f), REPO) for f in sorted(files) if f.endswith(".py"))
+    return found
+
+
+def device_modules():
+    """The device side's module names (`edgeseg.__main__` aside: importing it runs the CLI)."""
+    names = [path[:-len(".py")].replace(os.sep, ".") for path in device_files()]
+    return [name[:-len(".__init__")] if name.endswith(".__init__") else name for name in names
+            if name != "edgeseg.__main__"]
+
+
+DEVICE_MODULES = device_modules()
+DEVICE_PATHS = device_files()
+
+
+def test_the_device_side_is_found_by_folder():
+    assert {"edgeseg.cli", "edgeseg.quantize.stage", "edgeseg.runtime.tensorrt", "edgeseg.imageio"} <= set(DEVICE_MODULES)
+    assert not [name for name in DEVICE_MODULES if name.startswith("edgeseg.workstation")]
+    assert len(DEVICE_MODULES) > 50
 
 
 def test_device_side_imports_without_torch():

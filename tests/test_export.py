@@ -11,8 +11,8 @@ import onnxruntime as ort
 from edgeseg.artifacts import read_sidecar
 from edgeseg.data.synthetic import render_scene
 from edgeseg.errors import ArtifactError, ConfigError
-from edgeseg.export import OPSET, check_parity, export
-from edgeseg.models import available_models, build_model
+from edgeseg.workstation.export import OPSET, check_parity, export
+from edgeseg.workstation.models import available_models, build_model
 from edgeseg.runtime import open_artifact
 
 from conftest import MODEL, SIZE, WIDTH, frame_classes

@@ -19,7 +19,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgeseg.calibrate import calibrate
+from edgeseg.quantize import calibrate
 from edgeseg.data.synthetic import write_video
 from edgeseg.probe_model import write_probe_dataset, write_probe_model
 from edgeseg.runtime.builder import build

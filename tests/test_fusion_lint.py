@@ -7,8 +7,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgeseg import calibrate as cal
-from edgeseg.fusion_lint import lint, summary_line
+from edgeseg import quantize as cal
+from edgeseg.artifacts import read_sidecar
+from edgeseg.errors import ConfigError
+from edgeseg.quantize.lint import lint, summary_line
 from edgeseg.probe_model import write_probe_dataset
 
 from conftest import PROBE_SIZE
@@ -215,8 +217,8 @@ def test_calibrate_takes_weight_scales_per_tensor_and_keeps_them_on_requantize(p
     cal.requantize(manifest["path"], ["blur"], log=lambda *_: None)
     outputs = cal.read_manifest(manifest["path"])["outputs"]
     for key in ("tensorrt_qdq", "onnxruntime_int8"):
-        assert cal.read_sidecar(outputs[key])["quantization"]["per_channel"] is False, key
-    with pytest.raises(cal.ConfigError, match="weight scales 'layer'"):
+        assert read_sidecar(outputs[key])["quantization"]["per_channel"] is False, key
+    with pytest.raises(ConfigError, match="weight scales 'layer'"):
         cal.calibrate(probe_onnx, data, num=4, out_dir=str(tmp_path / "c"), log=lambda *_: None, weight_scales="layer")
 
 

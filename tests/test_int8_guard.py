@@ -8,7 +8,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from edgeseg import calibrate as cal
+from edgeseg import quantize as cal
 from edgeseg.int8_guard import guard, guard_calibration
 from edgeseg.probe_model import probe_spec, write_probe_dataset
 

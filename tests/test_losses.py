@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from edgeseg.losses import FocalLoss, OhemCrossEntropy, make_criterion, segmentation_loss
+from edgeseg.workstation.losses import FocalLoss, OhemCrossEntropy, make_criterion, segmentation_loss
 
 
 def test_focal_with_gamma_zero_is_cross_entropy():

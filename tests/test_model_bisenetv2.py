@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from edgeseg.errors import ConfigError
-from edgeseg.export import RANDOM_INIT_SEED, export
-from edgeseg.models import build_model, model_preprocess
+from edgeseg.workstation.export import RANDOM_INIT_SEED, export
+from edgeseg.workstation.models import build_model, model_preprocess
 
 from conftest import assert_export_parity
 

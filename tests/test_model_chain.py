@@ -7,7 +7,7 @@ import pytest
 
 from edgeseg.artifacts import read_sidecar
 from edgeseg.data.synthetic import write_dataset
-from edgeseg.export import export
+from edgeseg.workstation.export import export
 
 from conftest import run_cli
 

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from edgeseg.errors import ArtifactError
-from edgeseg.models import build_model, model_preprocess
-from edgeseg.models.enet import (ENet, build_enet, build_enet_deconv, is_pytorch_enet_layout, map_pytorch_enet_keys,
+from edgeseg.workstation.models import build_model, model_preprocess
+from edgeseg.workstation.models.enet import (ENet, build_enet, build_enet_deconv, is_pytorch_enet_layout, map_pytorch_enet_keys,
                                  to_pytorch_enet_layout)
 
 from conftest import assert_export_parity
@@ -205,7 +205,7 @@ def test_enet_deconv_exports_for_tensorrt(tmp_path):
     """TorchScript exporter, opset 17, no MaxUnpool (nor its dynamo form ScatterND), no MaxPool indices."""
     import onnx
 
-    from edgeseg.export import export
+    from edgeseg.workstation.export import export
 
     path = str(tmp_path / "enet_deconv.onnx")
     sidecar = export("enet_deconv", 12, (480, 360), path, log=lambda *_: None)
@@ -270,7 +270,7 @@ def test_pretrained_camvid_checkpoint_reaches_50_miou_on_val(shared_data):
 def test_paper_enet_exports_with_the_dynamo_exporter_for_onnxruntime(tmp_path):
     """The TorchScript exporter fails on max_unpool2d: `enet` goes through the dynamo exporter
     (opset > 17, ScatterND for max-unpooling): an ONNX Runtime model, not a TensorRT one."""
-    from edgeseg.export import OPSET, export
+    from edgeseg.workstation.export import OPSET, export
 
     record = export("enet", 12, (160, 96), str(tmp_path / "enet.onnx"), log=lambda *_: None)
     assert record["opset"] > OPSET and "dynamo" in record["exporter"]

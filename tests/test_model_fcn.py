@@ -9,8 +9,8 @@ from torchvision.models.segmentation import fcn_resnet50
 from torchvision.models.segmentation.fcn import FCNHead
 
 from edgeseg.errors import ArtifactError
-from edgeseg.export import OPSET, export
-from edgeseg.models import build_model
+from edgeseg.workstation.export import OPSET, export
+from edgeseg.workstation.models import build_model
 
 from conftest import assert_export_parity
 

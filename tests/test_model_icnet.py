@@ -5,9 +5,9 @@ import torch
 import torch.nn.functional as F
 
 from edgeseg.errors import ArtifactError, ConfigError
-from edgeseg.export import OPSET, export
-from edgeseg.models import build_model
-from edgeseg.models.icnet import AUX_WEIGHTS, pool_window
+from edgeseg.workstation.export import OPSET, export
+from edgeseg.workstation.models import build_model
+from edgeseg.workstation.models.icnet import AUX_WEIGHTS, pool_window
 
 from conftest import assert_export_parity
 

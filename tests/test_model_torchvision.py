@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from edgeseg.artifacts import read_sidecar
-from edgeseg.export import export
-from edgeseg.models import build_model
+from edgeseg.workstation.export import export
+from edgeseg.workstation.models import build_model
 
 from conftest import assert_export_parity
 

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from edgeseg.errors import ArtifactError, ConfigError
-from edgeseg.export import OPSET, RANDOM_INIT_SEED, export
-from edgeseg.models import build_model
-from edgeseg.models.unet import level_channels, pad_to_multiple
+from edgeseg.workstation.export import OPSET, RANDOM_INIT_SEED, export
+from edgeseg.workstation.models import build_model
+from edgeseg.workstation.models.unet import level_channels, pad_to_multiple
 
 from conftest import assert_export_parity
 

@@ -41,7 +41,7 @@ def test_the_test_models_predict_several_classes_on_real_frames(shared_data, log
 
 def test_eval_reads_camvid_list_files(shared_data, tmp_path):
     """Real 480x360 CamVid labels (void = 11) through a list file; a bare 12-class ONNX model."""
-    from edgeseg.export import export
+    from edgeseg.workstation.export import export
 
     model = str(tmp_path / "camvid12.onnx")
     export("deeplabv3_mobilenetv3", 12, (240, 180), model, log=lambda *_: None)
@@ -62,7 +62,7 @@ def test_the_built_class_map_scores_what_the_scores_model_scores_on_camvid(share
     """`edgeseg build` appends ArgMax by default: on real CamVid images, with the PyTorch-ENet CamVid weights,
     the class-map artifact's mIoU is the scores artifact's (to 0.01 points)."""
     from edgeseg.evaluate import evaluate
-    from edgeseg.export import export
+    from edgeseg.workstation.export import export
     from edgeseg.runtime import open_artifact
     from edgeseg.runtime.builder import build
 

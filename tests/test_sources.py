@@ -301,11 +301,3 @@ def test_live_source_that_never_opens_raises(tmp_path):
     with pytest.raises(SourceError) as error:
         CaptureSource("rtsp://nowhere", lambda: cv2.VideoCapture(str(tmp_path / "absent.mp4")))
     assert "rtsp://nowhere" in str(error.value)
-
-
-def test_to_bgr8_conversions():
-    assert sources.to_bgr8(np.full((2, 3), 65535, np.uint16)).tolist() == np.full((2, 3, 3), 255).tolist()
-    assert sources.to_bgr8(np.full((2, 3, 1), 9, np.uint8)).shape == (2, 3, 3)
-    assert tuple(sources.to_bgr8(np.full((2, 2), 0.5, np.float32))[0, 0]) == (128, 128, 128)
-    with pytest.raises(ValueError):
-        sources.to_bgr8(np.zeros((2, 2, 5), np.uint8))

@@ -43,7 +43,7 @@ def test_build_rejects_unsupported_precision_before_needing_tensorrt(tmp_path):
 
 def test_engine_from_another_device_is_named_in_the_error(monkeypatch):
     """The comparison itself, with this device's facts given (no TensorRT here to report them)."""
-    from edgeseg.runtime import tensorrt as t
+    from edgeseg.runtime.tensorrt import runner as t
 
     here = {"tensorrt_version": "10.3.0", "pycuda_version": "2024.1", "cuda_device": "Orin",
             "compute_capability": "8.7"}

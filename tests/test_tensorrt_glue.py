@@ -203,7 +203,7 @@ def test_int8_implicit_from_a_calibration_cache(double, tmp_path):
 def test_the_double_skips_a_cache_from_another_tensorrt(load_double):
     """What the re-tagging is for: handed the cache as written, TensorRT 10 takes no scales and fails."""
     trt, _ = load_double("10.3")
-    from edgeseg.runtime.trt_compat import cache_calibrator, capturing_logger
+    from edgeseg.runtime.tensorrt.compat import cache_calibrator, capturing_logger
 
     lines = []
     builder = trt.Builder(capturing_logger(trt, lines, trt.ILogger.Severity.INFO))
@@ -319,7 +319,7 @@ def test_dla_core_that_does_not_exist(double, tmp_path, monkeypatch):
 
 
 def test_dla_refuses_fp32_and_qdq_models(double, tmp_path, monkeypatch):
-    from edgeseg.runtime import tensorrt as t
+    from edgeseg.runtime.tensorrt import builder as t
 
     with pytest.raises(ConfigError, match="DLA runs FP16 or INT8 only"):
         build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="fp32", dla_core=0)
@@ -378,7 +378,7 @@ def real_inspector_output(name):
 
 
 def test_layer_summary_reads_a_real_detailed_inspector_output():
-    from edgeseg.runtime.tensorrt import _layer_summary
+    from edgeseg.runtime.tensorrt.builder import _layer_summary
 
     layers = json.loads(real_inspector_output("trt_inspector_detailed_mobilenet_qat.json"))["Layers"]
     summaries = [_layer_summary(layer, dla=False) for layer in layers]
@@ -400,7 +400,7 @@ def test_layer_summary_reads_a_real_detailed_inspector_output():
 
 
 def test_layer_report_from_a_real_inspector_output(tmp_path):
-    from edgeseg.runtime.tensorrt import _write_layer_report
+    from edgeseg.runtime.tensorrt.builder import _write_layer_report
 
     text = real_inspector_output("trt_inspector_detailed_mobilenet_qat.json")
 
@@ -429,7 +429,7 @@ def test_layer_report_from_a_real_inspector_output(tmp_path):
 def test_a_foreign_node_is_not_dla_by_its_name_alone():
     """TensorRT 8.5.2 on an Orin lists Myelin subgraphs as {ForeignNode[...]} and runs them on the GPU (its
     build log: "[GpuLayer] MYELIN: {ForeignNode[/Split_2.../Concat_1]}"); a DLA subgraph has the same form."""
-    from edgeseg.runtime.tensorrt import _layer_summary
+    from edgeseg.runtime.tensorrt.builder import _layer_summary
 
     names = json.loads(real_inspector_output("trt_inspector_names_yolo_orin_trt8502.json"))
     assert names["Bindings"] == ["input", "output"]

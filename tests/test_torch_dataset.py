@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from edgeseg.data.datasets import SyntheticScenes
-from edgeseg.data.torch_dataset import TorchSegmentation
+from edgeseg.workstation.torch_dataset import TorchSegmentation
 from edgeseg.data.transforms import train_transforms
 from edgeseg.preprocess import PreprocessSpec, preprocess_reference
 

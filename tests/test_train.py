@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from edgeseg.errors import ConfigError, EdgesegError
-from edgeseg.export import export
-from edgeseg.losses import make_criterion, segmentation_loss
-from edgeseg.train import TrainConfig, load_checkpoint, poly_lr, train
+from edgeseg.workstation.export import export
+from edgeseg.workstation.losses import make_criterion, segmentation_loss
+from edgeseg.workstation.train import TrainConfig, load_checkpoint, poly_lr, train
 
 from conftest import MODEL, REPO, TRAIN_SIZE, WIDTH, frame_classes, reference_miou, run_cli, train_config
 
@@ -63,9 +63,9 @@ def test_validation_miou_is_what_an_independent_count_gives(trained_checkpoint, 
 
     from edgeseg.data.datasets import open_dataset
     from edgeseg.data.synthetic import write_dataset
-    from edgeseg.models import build_model
+    from edgeseg.workstation.models import build_model
     from edgeseg.preprocess import PreprocessSpec, preprocess_reference
-    from edgeseg.train import validate
+    from edgeseg.workstation.train import validate
 
     folder = write_dataset(str(tmp_path / "val"), 3, 256, 128, seed=700)
     model = build_model(MODEL, 8, trained_checkpoint, width=WIDTH)

@@ -3,7 +3,7 @@
 scripts/trt_surface/fetch.sh downloads each version's `tensorrt_bindings` wheel (the pybind11 module NVIDIA
 ships) and builds stub libnvinfer & co. (every entry point returns NULL) so that module imports without a GPU.
 Each version then runs in its own interpreter, with the bindings installed as `tensorrt`, every part of
-edgeseg/runtime/trt_compat.py and edgeseg/trt_cache.py that needs no GPU, and reports what it saw as one
+edgeseg/runtime/tensorrt/compat.py and edgeseg/trt_cache.py that needs no GPU, and reports what it saw as one
 JSON line that this test checks.
 
 What it proves: the glue fits the bindings' real Python layer: their pybind classes and enums (DataType,
@@ -42,8 +42,8 @@ import json, os, sys
 import numpy as np
 import tensorrt_bindings as trt
 sys.modules["tensorrt"] = trt
-from edgeseg import trt_cache
-from edgeseg.runtime import trt_compat as tc
+from edgeseg.quantize import trt_cache
+from edgeseg.runtime.tensorrt import compat as tc
 
 def failure(call):
     try:

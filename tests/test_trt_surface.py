@@ -6,7 +6,7 @@ checks, per supported version:
 - the double's flavour offers nothing its real version lacks: no top-level name, class, member, enum
   member or value, method signature (parameter names, types, defaults, return type) or writable property
   that the real one does not have;
-- edgeseg/runtime/tensorrt.py and trt_compat.py use, unguarded, no TensorRT name that a supported version
+- edgeseg/runtime/tensorrt/ (runner.py, builder.py, compat.py) uses, unguarded, no TensorRT name that a supported version
   lacks. A guard is hasattr/getattr with the name as a literal in the same function, or a call of a
   trt_compat feature test whose GUARDS list names it (and that list is itself checked against the surfaces).
 """
@@ -25,7 +25,7 @@ from conftest import REPO
 SURFACES = os.path.join(REPO, "tests", "trt_double", "surfaces")
 DOUBLE = os.path.join(REPO, "tests", "trt_double")
 VERSIONS = {"8.5": "8.5.2", "10.3": "10.3.0", "10.16": "10.16.1.11", "11": "11.4.0.106"}  # flavour -> surface
-GLUE = [os.path.join(REPO, "edgeseg", "runtime", name) for name in ("tensorrt.py", "trt_compat.py")]
+GLUE = [os.path.join(REPO, "edgeseg", "runtime", "tensorrt", name) for name in ("runner.py", "builder.py", "compat.py")]
 
 
 @functools.lru_cache(maxsize=None)
@@ -232,7 +232,7 @@ def glue_uses():
 
 
 def _feature_guards():
-    from edgeseg.runtime import trt_compat
+    from edgeseg.runtime.tensorrt import compat as trt_compat
 
     return trt_compat.GUARDS
 
@@ -257,7 +257,7 @@ def test_the_glue_uses_no_unguarded_name_a_supported_version_lacks():
 
 def test_feature_guards_are_true_to_the_surfaces():
     """A feature test's GUARDS list names what every version passing the test has."""
-    from edgeseg.runtime import trt_compat
+    from edgeseg.runtime.tensorrt import compat as trt_compat
 
     assert set(trt_compat.GUARDS) == {"strongly_typed_only"}
     for version in set(VERSIONS.values()):
@@ -270,13 +270,13 @@ def test_feature_guards_are_true_to_the_surfaces():
 
 def test_the_scan_catches_an_unguarded_name(tmp_path, monkeypatch):
     """A guard removed from the glue is reported (TensorRT 11 has no IInt8EntropyCalibrator2)."""
-    with open(GLUE[1]) as f:
+    with open(GLUE[-1]) as f:  # compat.py
         source = f.read()
     planted = source.replace('    if not hasattr(trt, "IInt8EntropyCalibrator2"):\n', '    if False:\n')
     assert planted != source
     path = tmp_path / "trt_compat.py"
     path.write_text(planted)
-    monkeypatch.setattr(sys.modules[__name__], "GLUE", [GLUE[0], str(path)])
+    monkeypatch.setattr(sys.modules[__name__], "GLUE", GLUE[:-1] + [str(path)])
     assert any("trt.IInt8EntropyCalibrator2 unguarded; TensorRT 11.4.0.106 lacks it" in line
                for line in unguarded_missing(sorted(set(VERSIONS.values()))))
 

@@ -23,7 +23,8 @@ from ..errors import ConfigError, SourceError
 from ..palettes import read_names, default_palette, get_palette, known_palettes
 from ..preprocess import parse_size
 from . import synthetic
-from .pairs import IMAGE_DIRS, LABEL_DIRS, find_pairs
+from ..imageio import IMAGE_DIRS, LABEL_DIRS, read_image
+from .pairs import find_pairs
 
 Classes = Union[None, int, str, Sequence[str]]
 
@@ -111,9 +112,7 @@ class FileDataset(SegmentationDataset):
 
     def __getitem__(self, i: int) -> Tuple[np.ndarray, np.ndarray]:
         image_path, label_path = self.pairs[i]
-        image = cv2.imread(image_path, cv2.IMREAD_COLOR)
-        if image is None:
-            raise SourceError("{}: cannot read image".format(image_path))
+        image = read_image(image_path)
         label = self.label(i)
         if image.shape[:2] != label.shape:
             raise SourceError("{}: image is {}x{} but its label {} is {}x{}; labels must match their images".format(
@@ -192,9 +191,7 @@ class CamVid(FileDataset):
         if not os.path.isfile(list_file):
             raise SourceError("{}: no {}.txt; CamVid (SegNet layout) expects {}".format(
                 root, split, self.layout.format(split=split)))
-        pairs = [tuple(p if os.path.exists(p) else
-                       os.path.join(root, os.path.basename(os.path.dirname(p)), os.path.basename(p)) for p in pair)
-                 for pair in find_pairs(list_file)]
+        pairs = find_pairs(list_file)
         lut = _lut({c: c if c < 11 else IGNORE_INDEX for c in range(12)})
         super().__init__(root, split, pairs, get_palette("camvid").names, lut)
 

@@ -10,7 +10,8 @@ output, pixels whose best logit is <= 0 stay unlabelled, so export `--output-kin
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
-from .. import __version__, trt_cache
+from .. import __version__
+from ..quantize import trt_cache
 from ..artifacts import copy_file_atomic, file_sha256, write_bytes_atomic
 from ..errors import ConfigError, redact
 from ..preprocess import PreprocessSpec

@@ -8,6 +8,7 @@ from ..artifacts import read_sidecar, require_file
 from ..errors import ArtifactError, ConfigError, EdgesegError
 from ..palettes import Palette, palette_for
 from ..preprocess import FrameResizer, PreprocessSpec, Preprocessor
+from ..sidecar import describe_bare_model
 from .base import IN_FLIGHT, Backend
 from .onnxruntime import OnnxRuntimeBackend
 from .tensorrt import TensorRTBackend, tensorrt_available
@@ -161,15 +162,13 @@ def _from_model(path: str, backend: Backend, overrides: PreprocessOverrides) -> 
     defaults = PreprocessSpec(size)
     spec = PreprocessSpec(size, overrides.mean or defaults.mean, overrides.std or defaults.std,
                           "bgr" if overrides.bgr else "rgb")
-    output_kind = "classmap" if np.issubdtype(backend.output_spec.dtype, np.integer) else "logits"
-    channels = backend.output_spec.shape[1] if output_kind == "logits" else -1
-    num_classes = overrides.num_classes
-    if num_classes is not None and channels > 0 and num_classes != channels:
-        raise ConfigError("{}: --num-classes {} but the model outputs {} classes".format(path, num_classes, channels))
-    num_classes = channels if channels > 0 else num_classes
-    if num_classes is None:
+    out = backend.output_spec
+    record = describe_bare_model(path, backend.input_spec.name, shape, out.name, out.shape,
+                                 bool(np.issubdtype(out.dtype, np.integer)), spec, overrides.num_classes,
+                                 overrides.classes)
+    if "num_classes" not in record:
         raise ConfigError("{}: cannot tell the class count from a class-map output; pass --num-classes N".format(path))
-    return spec, output_kind, palette_for(num_classes, overrides.classes)
+    return spec, record["output_kind"], palette_for(record["num_classes"], overrides.classes)
 
 
 def check_interface(path: str, backend: Backend, frame_input: bool) -> None:

@@ -3,6 +3,9 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+PRECISIONS = ("fp32", "fp16", "int8")  # what `edgeseg build` makes and a profile may ask for
+Shape = Tuple[int, ...]
+
 # Buffers per ring where host buffers are reused frame after frame: `edgeseg run` holds at most three
 # frames' data of one kind at once (one in a stage, one queued, one in the next stage).
 IN_FLIGHT = 4

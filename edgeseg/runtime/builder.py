@@ -7,12 +7,12 @@ from .. import __version__
 from ..artifacts import file_sha256, new_artifact, partial_path, read_sidecar, require_file
 from ..errors import ConfigError, EdgesegError
 from ..preprocess import PreprocessSpec
+from ..sidecar import derive
 from . import tensorrt as trt_backend
+from .base import PRECISIONS, Shape
 from .pixel_graph import edit_for_build
 
-PRECISIONS = ("fp32", "fp16", "int8")
 PREPROCESS_CHOICES = ("auto", "graph", "host")
-Shape = Tuple[int, ...]
 
 
 def _default_output(onnx_path: str, precision: str, engine: bool) -> str:
@@ -53,7 +53,7 @@ def _build_onnxruntime(onnx_path: str, target: str) -> Dict[str, Any]:
 def read_calibration(manifest_path: str, onnx_path: str) -> Dict[str, Any]:
     """A calibration manifest of `onnx_path` (see `calibrate.read_manifest`: outputs in its own folder, hashes
     checked), with its outputs as paths; refuses another model's."""
-    from ..calibrate import read_manifest
+    from ..quantize import read_manifest
 
     manifest = read_manifest(manifest_path)
     if manifest["model"].get("sha256") not in (None, file_sha256(onnx_path)):
@@ -134,11 +134,10 @@ def build(onnx_path: str, output: Optional[str] = None, precision: str = "fp16",
         finally:
             if edited and os.path.exists(edited):
                 os.remove(edited)
-        meta = {k: v for k, v in parent.items() if k not in ("file", "sha256", "size_bytes", "sidecar_version",
-                                                             "parity", "edgeseg_version")}
-        if source != onnx_path:
-            meta.update({k: v for k, v in (read_sidecar(source) or {}).items() if k in ("quantization",)})
-        meta.update(record)
+        meta = derive(parent, "build", onnx_path, parent.get("sha256") or file_sha256(onnx_path), **record)
+        quantization = (read_sidecar(source) or {}).get("quantization")
+        if quantization:
+            meta["quantization"] = quantization
         if edits["input"]:
             width, height = parent["preprocess"]["size"]
             meta.update(input_name=edits["input"]["name"], input_shape=[1, height, width, 3])
@@ -146,16 +145,9 @@ def build(onnx_path: str, output: Optional[str] = None, precision: str = "fp16",
             meta.update(output_name=edits["output"]["name"], output_kind="classmap")
         if calibrated and precision == "int8":
             meta["int8_accuracy"] = _int8_accuracy(calibrated, use_tensorrt, dla_core)
-        meta.update(
-            stage="build",
-            requested_precision=precision,
-            calibration=calibration,
-            pixel_graph=edits,
-            parent={"file": os.path.basename(onnx_path), "sha256": parent.get("sha256") or file_sha256(onnx_path),
-                    "built_from": os.path.basename(source)},
-            edgeseg_version=__version__,
-            created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        )
+        meta["parent"]["built_from"] = os.path.basename(source)
+        meta.update(requested_precision=precision, calibration=calibration, pixel_graph=edits,
+                    edgeseg_version=__version__)
         return output, pending.commit(meta), note
 
 

@@ -16,8 +16,8 @@ import re
 from typing import Any, Dict, Tuple
 
 from ..errors import ConfigError
+from .base import PRECISIONS
 
-PRECISIONS = ("fp32", "fp16", "int8")
 KEYS = ("precision", "dla_core", "workspace_mb", "input_size", "timing_cache", "description")
 _SIZE = re.compile(r"^([1-9][0-9]*)x([1-9][0-9]*)$")
 

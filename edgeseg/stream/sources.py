@@ -30,7 +30,6 @@ import os
 import re
 import sys
 import threading
-import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 import cv2
@@ -38,12 +37,11 @@ import numpy as np
 
 from ..envinfo import gstreamer_enabled
 from ..errors import SourceError, redact
+from ..imageio import IMAGE_EXTENSIONS, decode_bgr8, is_image_name, to_bgr8
 
 Log = Callable[[str], Any]
 
 DEFAULT_FPS = 30.0
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm",
-                    ".pnm", ".jp2")
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
 STREAM_TIMEOUT_MS = 10000  # FFmpeg open/read timeout for stream URLs, where OpenCV supports it
 
@@ -53,39 +51,6 @@ _NATURAL_RE = re.compile(r"(\d+)")
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-def to_bgr8(image: np.ndarray) -> np.ndarray:
-    """Any decoded image as BGR uint8 HxWx3: grey, grey+alpha, BGRA, 16-bit and float are converted.
-
-    Raises ValueError for a layout it cannot convert.
-    """
-    if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
-        return image
-    if image.ndim not in (2, 3) or image.size == 0:
-        raise ValueError("unsupported image shape {}".format(image.shape))
-    if image.dtype == np.uint8:
-        pass
-    elif image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype in (np.float32, np.float64):  # HDR / float TIFF, taken as 0..1
-        image = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    elif image.dtype == np.int8:
-        image = (image.astype(np.int16) + 128).astype(np.uint8)
-    elif image.dtype == np.int16:
-        image = ((image.astype(np.int32) + 32768) >> 8).astype(np.uint8)
-    else:
-        raise ValueError("unsupported pixel type {}".format(image.dtype))
-    channels = 1 if image.ndim == 2 else image.shape[2]
-    if channels == 1:
-        return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
-    if channels == 2:  # grey + alpha
-        return cv2.cvtColor(np.ascontiguousarray(image[:, :, 0]), cv2.COLOR_GRAY2BGR)
-    if channels == 3:
-        return image
-    if channels == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    raise ValueError("unsupported channel count {}".format(channels))
 
 
 def opencv_has_gstreamer() -> bool:
@@ -126,10 +91,6 @@ def _capture(target: Union[str, int], api: Optional[int] = None, params: Optiona
 def _natural_key(name: str) -> List[Any]:
     return [(0, int(part), part) if part.isdigit() else (1, 0, part.lower())
             for part in _NATURAL_RE.split(name) if part]
-
-
-def _is_image_name(name: str) -> bool:
-    return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
 # ------------------------------------------------------------------------------------ interface
@@ -418,7 +379,7 @@ class ImageFolderSource(FrameSource):
             except OSError as exc:
                 raise SourceError("{}: cannot list this folder ({}); check its permissions".format(
                     folder, exc.strerror or exc))
-            names = [n for n in names if _is_image_name(n) and not n.startswith(".")
+            names = [n for n in names if is_image_name(n)
                      and os.path.isfile(os.path.join(folder, n))]
             files = [os.path.join(folder, n) for n in sorted(names, key=_natural_key)]
         if not files:
@@ -433,13 +394,6 @@ class ImageFolderSource(FrameSource):
                               .format(folder, len(self.files)))
         self.frame_count = None if self.loop else len(self.files) - len(self._bad)
 
-    def _load(self, path: str) -> Optional[np.ndarray]:
-        try:
-            image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-            return None if image is None else to_bgr8(image)
-        except (cv2.error, ValueError, OSError):
-            return None
-
     def _next_frame(self) -> Optional[np.ndarray]:
         restarted = False
         while True:
@@ -453,7 +407,7 @@ class ImageFolderSource(FrameSource):
             self._index += 1
             if path in self._bad:
                 continue
-            image = self._load(path)
+            image = decode_bgr8(path)
             if image is not None:
                 return image
             self._bad.add(path)
@@ -569,7 +523,7 @@ def open_source(
     if os.path.isdir(path):
         return ImageFolderSource(path, fps=fps, loop=loop, log=log)
     if os.path.isfile(path):
-        if _is_image_name(path):
+        if is_image_name(path):
             return ImageFolderSource(path, fps=fps, loop=loop, log=log, files=[path])
         return VideoFileSource(path, loop=loop, fps=fps, log=log)
     if "://" in spec:

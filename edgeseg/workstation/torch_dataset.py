@@ -6,8 +6,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ..preprocess import PreprocessSpec
-from .datasets import SegmentationDataset
-from .transforms import Transform
+from ..data.datasets import SegmentationDataset
+from ..data.transforms import Transform
 
 
 class TorchSegmentation(Dataset):

@@ -6,7 +6,7 @@ from typing import Iterator, Optional
 import torch
 from torch import nn
 
-from ..errors import ArtifactError
+from ...errors import ArtifactError
 
 IMAGENET_PREPROCESS = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225), "color_order": "rgb",
                        "scale": 1 / 255.0}

@@ -44,7 +44,7 @@ from typing import Dict, Optional, Tuple
 import torch
 from torch import nn
 
-from ..errors import ArtifactError
+from ...errors import ArtifactError
 from .weights import load_state_dict
 
 PREPROCESS = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "color_order": "rgb", "scale": 1 / 255.0}

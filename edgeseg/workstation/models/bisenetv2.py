@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 from .weights import load_into
 
 # mmsegmentation trains it on ImageNet statistics; CoinCheung uses Cityscapes ones (RGB mean 0.3257,

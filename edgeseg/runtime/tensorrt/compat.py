@@ -9,7 +9,7 @@ from typing import Any, MutableSequence
 
 import numpy as np
 
-from ..errors import ArtifactError, ConfigError
+from ...errors import ArtifactError, ConfigError
 
 SUPPORTED = "TensorRT 8.5 (JetPack 5.1) to 11.x"
 SEVERITIES = ("INTERNAL_ERROR", "ERROR", "WARNING", "INFO", "VERBOSE")  # trt.ILogger.Severity, by value

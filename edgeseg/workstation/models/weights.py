@@ -6,7 +6,7 @@ from typing import Any, Dict, Tuple
 
 import torch
 
-from ..errors import ArtifactError
+from ...errors import ArtifactError
 
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

@@ -14,8 +14,8 @@ from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from .artifacts import atomic_path, require_file
-from .errors import ArtifactError, ConfigError
+from ..artifacts import atomic_path, require_file
+from ..errors import ArtifactError, ConfigError
 
 Ranges = Dict[str, Tuple[float, float]]  # tensor name -> (lowest, highest), float32 values
 

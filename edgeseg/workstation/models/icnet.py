@@ -42,7 +42,7 @@ from torchvision.models import (MobileNet_V3_Large_Weights, ResNet18_Weights, We
                                 resnet18)
 from torchvision.ops.misc import Conv2dNormActivation
 
-from ..errors import ArtifactError
+from ...errors import ArtifactError
 from .weights import load_into
 
 PREPROCESS = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225), "color_order": "rgb", "scale": 1 / 255.0}

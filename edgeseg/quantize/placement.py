@@ -5,6 +5,7 @@ from typing import Any, Dict, List, Sequence, Set
 import numpy as np
 
 from . import trt_cache
+from .lint import QDQ
 from .trt_cache import Ranges
 
 
@@ -145,7 +146,7 @@ def give_float_inputs(model: Any, names: Set[str]) -> List[str]:
     removed = set()  # type: Set[str]  # inputs of the Q/DQ nodes dropped
     while True:
         consumed = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
-        unused = [n for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")
+        unused = [n for n in graph.node if n.op_type in QDQ
                   and not any(out in consumed for out in n.output)]
         if not unused:
             break

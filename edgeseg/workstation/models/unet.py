@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 from .weights import load_into
 
 # Trained from scratch: any statistics work; ImageNet's, as the other models.

@@ -75,7 +75,7 @@ def make_criterion(name: str, ignore_index: int, weight: Optional[torch.Tensor] 
 def segmentation_loss(outputs: Union[torch.Tensor, Dict[str, torch.Tensor]], labels: torch.Tensor,
                       criterion: nn.Module, aux_weights: Optional[Dict[str, float]] = None,
                       mixup: Optional[Tuple[torch.Tensor, float]] = None) -> torch.Tensor:
-    """Main loss plus weighted auxiliary losses (the model contract in edgeseg.models). With `mixup` (the
+    """Main loss plus weighted auxiliary losses (the model contract in edgeseg.workstation.models). With `mixup` (the
     partner labels, lam) from BatchMix: lam * that loss on `labels` + (1 - lam) * that loss on the partner's."""
     if mixup is not None:
         partner, lam = mixup

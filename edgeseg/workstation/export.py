@@ -18,14 +18,15 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from . import __version__
-from .artifacts import file_sha256, new_artifact
-from .data.synthetic import render_scene
-from .errors import ArtifactError, ConfigError
-from .models import build_model, model_entry, model_preprocess
+from .. import __version__
+from ..artifacts import file_sha256, new_artifact
+from ..data.synthetic import render_scene
+from ..errors import ArtifactError, ConfigError
+from ..model_registry import model_entry
+from .models import build_model, model_preprocess
 from .models.weights import load_torch_file
-from .palettes import palette_for, palette_for_names
-from .preprocess import PreprocessSpec, Preprocessor
+from ..palettes import palette_for, palette_for_names
+from ..preprocess import PreprocessSpec, Preprocessor
 
 OPSET = 17
 MIN_AGREEMENT = 0.999

@@ -21,17 +21,17 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from .artifacts import atomic_path, require_file, write_json_atomic
-from .data.class_weights import class_weights
-from .data.datasets import SegmentationDataset, open_dataset
-from .data.torch_dataset import TorchSegmentation
-from .data.transforms import BatchMix, train_transforms
-from .errors import ArtifactError, ConfigError
+from ..artifacts import atomic_path, require_file, write_json_atomic
+from ..data.class_weights import class_weights
+from ..data.datasets import SegmentationDataset, open_dataset
+from .torch_dataset import TorchSegmentation
+from ..data.transforms import BatchMix, train_transforms
+from ..errors import ArtifactError, ConfigError
 from .losses import make_criterion, segmentation_loss
-from .metrics import ConfusionMatrix
+from ..metrics import ConfusionMatrix
 from .models import build_model, model_preprocess
 from .models.weights import load_state_dict, load_torch_file
-from .preprocess import PreprocessSpec, Preprocessor
+from ..preprocess import PreprocessSpec, Preprocessor
 
 CHECKPOINT_FORMAT = "edgeseg-checkpoint-1"
 LOG_FIELDS = ("epoch", "step", "lr", "train_loss", "val_miou", "val_pixel_accuracy", "seconds")
