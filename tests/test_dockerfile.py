@@ -70,9 +70,12 @@ def test_no_pip_opencv_no_torch_and_pycuda_built_against_the_base():
 
 
 def test_copied_sources_exist():
+    copied = []
     for args in values("COPY"):
         for source in args.split()[:-1]:
             assert os.path.exists(os.path.join(REPO, source)), source
+            copied.append(source)
+    assert "pyproject.toml" in copied and "edgeseg" in copied  # the package's metadata and its sources
 
 
 def test_entrypoint_runs_edgeseg_info_from_a_no_deps_install(tmp_path):
