@@ -1,4 +1,4 @@
-"""The README's model table: parameters (vs the papers / reference implementations), GMACs at
+"""The model table of docs/models.md: parameters (vs the papers / reference implementations), GMACs at
 1024x512 and 512x256, ONNX op counts, ONNX Runtime CPU latency. Every model is exported through
 `edgeseg export` (so parity is checked too) at 1024x512 with 19 classes. `name:width` (e.g. `unet:0.25`) sets the
 channel width factor of a model that takes one.

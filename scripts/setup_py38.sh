@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Python 3.8 environments for the device-side checks (JetPack 5 ships Python 3.8 and numpy 1.17):
-#   .venv38        python3.8 + onnxruntime + onnx + OpenCV + edgeseg (no torch): the CLI chain runs here
+#   .venv38        python3.8 + onnxruntime 1.19.2 + onnx 1.17.0 + OpenCV + edgeseg[device] (no torch): the CLI
+#                  chain runs here; exact versions in constraints-py38.txt (the last releases for Python 3.8)
 #   .venv38-np117  python3.8 + numpy 1.17.5 + OpenCV + onnx 1.15.0 + pytest: the numpy/OpenCV modules' tests
 #                  and build's graph edits run here (as in Dockerfile.jetson)
 # Prints the interpreter paths as shell assignments; prints nothing when no python3.8 is found.
@@ -19,13 +20,14 @@ if [ -z "$py38" ]; then
 fi
 make_venv() {  # folder, packages...
   local folder=$1; shift
-  if [ ! -f "$folder/.edgeseg-installed" ] || [ setup.py -nt "$folder/.edgeseg-installed" ]; then
+  local stamp=$folder/.edgeseg-installed
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints-py38.txt -nt "$stamp" ]; then
     rm -rf "$folder"
     "$py38" -m venv "$folder" >&2
     "$folder/bin/python" -m pip install --quiet "$@" >&2
-    touch "$folder/.edgeseg-installed"
+    touch "$stamp"
   fi
 }
-make_venv .venv38 opencv-python-headless -e ".[cpu]"
+make_venv .venv38 -c constraints-py38.txt opencv-python-headless -e ".[device]"
 make_venv .venv38-np117 "numpy==1.17.5" opencv-python-headless pytest "onnx==1.15.0" "protobuf==3.20.3"
 echo "export EDGESEG_PY38=$PWD/.venv38/bin/python EDGESEG_PY38_NUMPY117=$PWD/.venv38-np117/bin/python"

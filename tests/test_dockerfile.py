@@ -52,8 +52,9 @@ def test_base_is_jetpack_5_l4t_r35_and_jetpack_6_is_a_build_argument():
     assert values("FROM") == ["${L4T_BASE}"]
     text = open(DOCKERFILE).read()
     assert "--build-arg L4T_BASE=nvcr.io/nvidia/l4t-jetpack:r36." in text  # the JetPack 6 (TensorRT 10) line
-    readme = open(os.path.join(REPO, "README.md")).read()
-    assert "--build-arg L4T_BASE=nvcr.io/nvidia/l4t-jetpack:r36." in readme and "--runtime nvidia" in readme
+    guide = open(os.path.join(REPO, "docs", "jetson.md")).read()  # the Jetson guide (linked from the README)
+    assert "--build-arg L4T_BASE=nvcr.io/nvidia/l4t-jetpack:r36." in guide and "--runtime nvidia" in guide
+    assert "docs/jetson.md" in open(os.path.join(REPO, "README.md")).read()
 
 
 def test_no_pip_opencv_no_torch_and_pycuda_built_against_the_base():
@@ -70,9 +71,12 @@ def test_no_pip_opencv_no_torch_and_pycuda_built_against_the_base():
 
 
 def test_copied_sources_exist():
+    copied = []
     for args in values("COPY"):
         for source in args.split()[:-1]:
             assert os.path.exists(os.path.join(REPO, source)), source
+            copied.append(source)
+    assert "pyproject.toml" in copied and "edgeseg" in copied  # the package's metadata and its sources
 
 
 def test_entrypoint_runs_edgeseg_info_from_a_no_deps_install(tmp_path):
