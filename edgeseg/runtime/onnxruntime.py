@@ -23,7 +23,8 @@ def import_onnxruntime():
     try:
         import onnxruntime
     except ImportError:
-        raise ConfigError("onnxruntime is not installed; `pip install edgeseg[cpu]` (or [gpu] for CUDA)")
+        raise ConfigError("onnxruntime is not installed; `pip install edgeseg[device]` (on a Jetson, NVIDIA's "
+                          "onnxruntime-gpu wheel: docs/jetson.md)")
     return onnxruntime
 
 
