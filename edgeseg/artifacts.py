@@ -245,7 +245,7 @@ def check_outputs(files: Sequence[Optional[str]] = (), folders: Sequence[Optiona
     sidecar), is not any artifact's sidecar, and no two outputs are one path; a plain file output (a report)
     is not an artifact either (only `artifacts`, the pairs a command writes, may replace one). Raises
     ConfigError naming the path and the fix. (None entries are skipped: options not given.)"""
-    taken = {}  # type: Dict[str, str]
+    taken: Dict[str, str] = {}
     for given in (p for p in inputs if p):
         for path, what in ((given, "an input of this command"), (sidecar_path(given), "the sidecar of " + given)):
             taken[os.path.realpath(path)] = what

@@ -26,7 +26,7 @@ def bench(segmenter: Segmenter, iterations: int = 100, warmup: int = 10, seconds
     infer = segmenter.backend.infer
     for _ in range(warmup):
         infer(blob)
-    samples = []  # type: List[float]
+    samples: List[float] = []
     deadline = time.perf_counter() + seconds if seconds else None
     while (len(samples) < iterations) if deadline is None else (time.perf_counter() < deadline):
         started = time.perf_counter()

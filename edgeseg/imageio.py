@@ -76,8 +76,8 @@ def read_image(path: str) -> np.ndarray:
 
 def scan_images(folder: str) -> List[str]:
     """Image files under `folder`, recursively, sorted; label folders and hidden entries skipped."""
-    found = []  # type: List[str]
-    errors = []  # type: List[OSError]
+    found: List[str] = []
+    errors: List[OSError] = []
     for root, dirs, files in os.walk(folder, onerror=errors.append):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in LABEL_DIRS)
         found.extend(os.path.join(root, f) for f in sorted(files) if is_image_name(f))
@@ -110,7 +110,7 @@ def read_list_file(path: str, fields: Tuple[int, int] = (1, 2), required: int = 
     except (OSError, UnicodeDecodeError) as exc:
         raise SourceError("{}: cannot read list file ({})".format(path, exc))
     expected = "'image label'" if fields[0] == 2 else "'image [label]'"
-    entries = []  # type: List[Tuple[str, ...]]
+    entries: List[Tuple[str, ...]] = []
     for number, line in enumerate(lines, 1):
         paths = line.split()
         if not paths:

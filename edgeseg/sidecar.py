@@ -33,10 +33,10 @@ def describe_bare_model(path: str, input_name: str, input_shape: Sequence[int], 
     channels = output_shape[1] if not integer_output and len(output_shape) == 4 and output_shape[1] > 0 else None
     if num_classes is not None and channels is not None and num_classes != channels:
         raise ConfigError("{}: --num-classes {} but the model outputs {} classes".format(path, num_classes, channels))
-    record = {"model": None, "input_name": input_name,
+    record: Dict[str, Any] = {"model": None, "input_name": input_name,
               "input_shape": [d if d > 0 else 1 for d in input_shape[:2]] + [spec.size[1], spec.size[0]],
               "output_name": output_name, "output_kind": "classmap" if integer_output else "logits",
-              "preprocess": spec.to_dict()}  # type: Dict[str, Any]
+              "preprocess": spec.to_dict()}
     count = channels or num_classes
     if count:
         palette = palette_for(count, classes)

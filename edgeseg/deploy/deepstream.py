@@ -53,10 +53,12 @@ class _Plan:
 
     def __init__(self, precision: str, dla_core: Optional[int]) -> None:
         self.precision, self.dla_core = precision, dla_core
-        self.files = {}  # type: Dict[str, str]
-        self.written = {}  # type: Dict[str, bytes]  # name -> contents made here
-        self.engine = self.onnx = self.calibration = None  # type: Optional[str]
-        self.notes = []  # type: List[str]
+        self.files: Dict[str, str] = {}
+        self.written: Dict[str, bytes] = {}  # name -> contents made here
+        self.engine: Optional[str] = None
+        self.onnx: Optional[str] = None
+        self.calibration: Optional[str] = None
+        self.notes: List[str] = []
 
     def add(self, source: str) -> str:
         """Ship `source` in the folder; returns its name there."""

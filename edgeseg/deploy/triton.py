@@ -61,14 +61,14 @@ def model_config(name: str, platform: str, inputs: List[TensorSpec], outputs: Li
                  max_batch_size: int, instances: int, gpu: bool) -> List[Tuple[str, Any]]:
     """config.pbtxt as (field, value) pairs: batching where the model's batch dimension is dynamic."""
     batched = bool(inputs[0].shape) and inputs[0].shape[0] < 0
-    config = [
+    config: List[Tuple[str, Any]] = [
         ("name", name),
         ("platform", platform),
         ("max_batch_size", max_batch_size if batched else 0),
         ("input", [_tensor(t, batched) for t in inputs]),
         ("output", [_tensor(t, batched) for t in outputs]),
         ("instance_group", [[("count", instances), ("kind", Enum("KIND_GPU" if gpu else "KIND_CPU"))]]),
-    ]  # type: List[Tuple[str, Any]]
+    ]
     if batched:
         config.append(("dynamic_batching", []))
     return config

@@ -23,7 +23,7 @@ class AbsHistograms(object):
 
     def __init__(self, bins: int = BINS) -> None:
         self.bins = bins
-        self.histograms = {}  # type: Dict[str, Tuple[np.ndarray, float, float, float]]  # hist, top, min, max
+        self.histograms: Dict[str, Tuple[np.ndarray, float, float, float]] = {}  # hist, top, min, max
 
     def collect(self, name_to_arr: Dict[str, Any]) -> None:
         """Add one batch: tensor name -> an array, or a list of arrays (ONNX Runtime's calibrator)."""

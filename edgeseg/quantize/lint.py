@@ -34,7 +34,7 @@ def lint(model: Any) -> Dict[str, Any]:
     graph = model.graph
     initializers = {t.name for t in graph.initializer}
     producer = {out: node for node in graph.node for out in node.output}
-    consumers = {}  # type: Dict[str, List[Any]]
+    consumers: Dict[str, List[Any]] = {}
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
@@ -43,14 +43,14 @@ def lint(model: Any) -> Dict[str, Any]:
         node = producer.get(name)
         return node is not None and node.op_type == "DequantizeLinear"
 
-    shape_nodes = set()  # type: Set[str]  # Shape and what computes on shapes only: not activations
+    shape_nodes: Set[str] = set()  # Shape and what computes on shapes only: not activations
     for node in graph.node:
         feeds = [producer.get(name) for name in node.input if name and name not in initializers]
         if node.op_type == "Shape" or (node.op_type in SHAPE_OPS and feeds and
                                        all(f is not None and f.name in shape_nodes for f in feeds)):
             shape_nodes.add(node.name)
 
-    known = {}  # type: Dict[str, bool]
+    known: Dict[str, bool] = {}
 
     def constant(name: str) -> bool:
         """An initializer, or computed from initializers only (shape arithmetic, a Q/DQ'd weight)."""
@@ -74,7 +74,7 @@ def lint(model: Any) -> Dict[str, Any]:
         return True
 
     layers = []
-    int8 = set()  # type: Set[str]
+    int8: Set[str] = set()
     for node in graph.node:
         if node.op_type not in WEIGHTED or len(node.input) < 2:
             continue
@@ -140,7 +140,7 @@ def _islands(graph: Any, producer: Dict[str, Any], consumers: Dict[str, List[Any
         """Whether an INT8 layer feeds the group (upstream, through DQ/Q or directly) or is fed by it."""
         for node in group:
             todo = list(node.output) if downstream else list(node.input)
-            seen = set()  # type: Set[str]
+            seen: Set[str] = set()
             while todo:
                 name = todo.pop()
                 if name in seen:
@@ -154,7 +154,8 @@ def _islands(graph: Any, producer: Dict[str, Any], consumers: Dict[str, List[Any
                         todo.extend(other.output if downstream else other.input)
         return False
 
-    islands, assigned = [], set()  # type: List[Dict[str, Any]], Set[str]
+    islands: List[Dict[str, Any]] = []
+    assigned: Set[str] = set()
     for name, node in float_nodes.items():
         if name in assigned:
             continue

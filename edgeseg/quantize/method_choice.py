@@ -39,7 +39,7 @@ def choose(fp32_path: str, by_method: Dict[str, Ranges], batches: Sequence[Dict[
     """(the method whose TensorRT model, written by `quantize(ranges, path)`, disagrees least with FP32 on
     `batches`, each method's disagreement); ties go to the method named first."""
     reference = class_maps(fp32_path, batches)
-    scores = {}  # type: Dict[str, float]
+    scores: Dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="edgeseg-auto-") as work:
         for method, ranges in by_method.items():
             path = os.path.join(work, method + ".onnx")

@@ -16,7 +16,7 @@ class QdqInserter(object):
     def __init__(self, model: Any, ranges: Ranges) -> None:
         self.graph = model.graph
         self.scales = trt_cache.scales_from_ranges(ranges)
-        self.before = {}  # type: Dict[str, List[Any]]  # node name -> the Q, DQ nodes to put in front of it
+        self.before: Dict[str, List[Any]] = {}  # node name -> the Q, DQ nodes to put in front of it
 
     def quantizable(self, tensor: str, producer: Dict[str, Any], initializers: Set[str]) -> bool:
         """An activation with a calibrated range that does not already come through a DequantizeLinear."""
@@ -114,7 +114,8 @@ def position_nodes(graph: Any) -> Set[str]:
 def tail_nodes(graph: Any, weighted: Sequence[str]) -> Set[str]:
     """Nodes between the last weighted layers and the graph's outputs: the logits' upsampling, ArgMax."""
     producer = {out: node for node in graph.node for out in node.output}
-    tail, pending = set(), [output.name for output in graph.output]  # type: Set[str], List[str]
+    tail: Set[str] = set()
+    pending: List[str] = [output.name for output in graph.output]
     while pending:
         source = producer.get(pending.pop())
         if source is not None and source.op_type not in weighted and source.name not in tail:
@@ -143,7 +144,7 @@ def give_float_inputs(model: Any, names: Set[str]) -> List[str]:
                 node.input[index] = quantize.input[0]
                 if node.name not in changed:
                     changed.append(node.name)
-    removed = set()  # type: Set[str]  # inputs of the Q/DQ nodes dropped
+    removed: Set[str] = set()  # inputs of the Q/DQ nodes dropped
     while True:
         consumed = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
         unused = [n for n in graph.node if n.op_type in QDQ

@@ -73,7 +73,7 @@ def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "t
         initializers = {t.name for t in model.graph.initializer}
         extra["TensorQuantOverrides"] = {n.input[1]: [{"symmetric": True}] for n in model.graph.node
                                          if n.op_type == "ConvTranspose" and len(n.input) > 1 and n.input[1] in initializers}
-    overflowed = []  # type: List[str]
+    overflowed: List[str] = []
     while True:
         arguments = collectors.kwargs_for(QDQQuantizer.__init__, {
             "model": copy.deepcopy(model), "per_channel": per_channel, "reduce_range": False,
@@ -98,7 +98,8 @@ def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "t
         check_deconvolution_axis(quantized, onnx_path)
     weighted = [op for op in op_types if op in TRT_WEIGHTED]
     tail = placement.tail_nodes(quantized.graph, weighted)
-    branches, float_inputs = [], []  # type: List[str], List[str]
+    branches: List[str] = []
+    float_inputs: List[str] = []
     if target == "tensorrt":
         branches = placement.quantize_residual_branches(quantized, ranges, weighted, excluded)
         float_inputs = placement.quantize_float_inputs(quantized, ranges, weighted, excluded, tail)

@@ -41,7 +41,7 @@ class _Slice(ReaderBase):  # type: ignore
     """At most `count` items of another reader, the first one already taken from it."""
 
     def __init__(self, first: Dict[str, np.ndarray], reader: Any, count: int, tick: Callable[[], None]) -> None:
-        self.pending = [first]  # type: List[Dict[str, np.ndarray]]
+        self.pending: List[Dict[str, np.ndarray]] = [first]
         self.reader, self.left, self.tick = reader, count, tick
 
     def get_next(self) -> Optional[Dict[str, np.ndarray]]:
@@ -128,7 +128,7 @@ def compute_ranges_by_method(onnx_path: str, reader: Any, methods: Sequence[str]
                     calibrator.collect_data(_Slice(first, reader, max(1, chunk), tick))
             if seen[0] == 0:
                 raise SourceError("{}: the calibration reader gave no data".format(onnx_path))
-            results = {}  # type: Dict[str, Any]
+            results: Dict[str, Any] = {}
             with contextlib.redirect_stdout(quiet):
                 for name in methods:
                     collector = fed.get(name)
@@ -147,7 +147,7 @@ def compute_ranges_by_method(onnx_path: str, reader: Any, methods: Sequence[str]
 
 def _as_ranges(tensors: Any) -> Ranges:
     """Ranges from what a calibrator or collector computed (TensorsData, or name -> (low, high, ...))."""
-    ranges = {}  # type: Ranges
+    ranges: Ranges = {}
     items = tensors.items() if hasattr(tensors, "items") else tensors.data.items()
     for name, value in items:
         low, high = value.range_value if hasattr(value, "range_value") else value[:2]

@@ -118,7 +118,7 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
     chosen_items, items, root = select(data, num, seed, log)
     images = [item.path for item in chosen_items]
     groups = len({item.group for item in chosen_items})
-    covered = set()  # type: Set[int]
+    covered: Set[int] = set()
     for item in chosen_items:
         covered |= item.classes() if item._label is not None else set()
     log("calibration subset: {} of {} image(s) from {} ({} group(s){})".format(
@@ -141,7 +141,8 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
     reader = ImageCalibrationReader(images, chosen, input_name)
     by_method = compute_ranges_by_method(onnx_path, reader, AUTO_METHODS if method == "auto" else (method,),
                                          providers=providers, calibrator_options=calibrator_options, log=log)
-    used, choice = method, {}  # type: str, Dict[str, Any]
+    used: str = method
+    choice: Dict[str, Any] = {}
     if method == "auto":
         used, choice = _choose_method(onnx_path, by_method, images, chosen, input_name, nodes_to_exclude,
                                       weight_scales == "channel", log)
@@ -151,7 +152,7 @@ def calibrate(onnx_path: str, data: str, num: int = 500, seed: int = 0, method: 
     created = [folder] if not os.path.isdir(folder) else []
     existed = {p for p in (out_trt, out_trt + ".json", out_ort, out_ort + ".json", cache_path, ranges_path,
                             manifest_path) if os.path.exists(p)}
-    written = []  # type: List[str]
+    written: List[str] = []
     try:
         calibration = {"calibration_images": len(images), "calibration_seed": seed, "manifest": "manifest.json"}
         quantize_from_ranges(onnx_path, ranges, out_trt, out_ort, nodes_to_exclude, used, chosen,

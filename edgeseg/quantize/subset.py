@@ -24,7 +24,7 @@ class _Item(object):
         self.path = path
         self.group = group
         self._label = label
-        self._classes = None  # type: Optional[Set[int]]
+        self._classes: Optional[Set[int]] = None
 
     def classes(self) -> Set[int]:
         if self._classes is None:
@@ -119,7 +119,7 @@ def _spread(items: List[_Item], num: int, seed: int) -> List[_Item]:
     from each group take, among its next CLASS_WINDOW candidates, the one whose label adds the most
     classes not yet covered (the first on ties; plain order where there are no labels)."""
     rng = random.Random(seed)
-    groups = {}  # type: Dict[str, List[_Item]]
+    groups: Dict[str, List[_Item]] = {}
     for item in sorted(items, key=lambda it: it.path):
         groups.setdefault(item.group, []).append(item)
     order = sorted(groups)
@@ -129,8 +129,8 @@ def _spread(items: List[_Item], num: int, seed: int) -> List[_Item]:
         queue = list(groups[name])
         rng.shuffle(queue)
         queues.append(queue)
-    covered = set()  # type: Set[int]
-    chosen = []  # type: List[_Item]
+    covered: Set[int] = set()
+    chosen: List[_Item] = []
     while len(chosen) < num and any(queues):
         for queue in queues:
             if not queue or len(chosen) >= num:

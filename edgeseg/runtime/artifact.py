@@ -59,7 +59,9 @@ class ArgMax:
     over contiguous planes, into buffers reused call after call. Ties go to the lower class, as numpy's."""
 
     def __init__(self) -> None:
-        self._best = self._index = self._greater = None  # type: Optional[np.ndarray]
+        self._best: Optional[np.ndarray] = None
+        self._index: Optional[np.ndarray] = None
+        self._greater: Optional[np.ndarray] = None
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
         plane = scores.shape[1:]

@@ -113,7 +113,7 @@ def build(onnx_path: str, output: Optional[str] = None, precision: str = "fp16",
     if os.path.abspath(output) in (os.path.abspath(onnx_path), os.path.abspath(source)):
         raise ConfigError("{}: the output would overwrite its source; choose another -o".format(output))
     with new_artifact(output) as pending:
-        edits = {"input": None, "output": None}  # type: Dict[str, Any]
+        edits: Dict[str, Any] = {"input": None, "output": None}
         edited = partial_path(output + ".pixel.onnx") if fold or argmax else None
         try:
             if edited:

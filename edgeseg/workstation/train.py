@@ -253,7 +253,7 @@ def train(config: TrainConfig, log=print) -> Dict[str, Any]:
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     first_epoch, step, best = 1, 0, -1.0
-    rows = []  # type: List[Dict[str, Any]]
+    rows: List[Dict[str, Any]] = []
     if checkpoint is not None:
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
@@ -283,7 +283,7 @@ def train(config: TrainConfig, log=print) -> Dict[str, Any]:
         loader = DataLoader(samples, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
                             drop_last=True, pin_memory=group.device.type == "cuda")
         model.train()
-        losses = []  # type: List[float]
+        losses: List[float] = []
         bar = _progress(steps_per_epoch, "epoch {}/{}".format(epoch, config.epochs), config.progress and group.main)
         for images, labels in loader:
             mixup = mix(images, labels, np.random.default_rng([config.seed, epoch, step, group.rank]))

@@ -171,7 +171,7 @@ def _layer_summary(layer: Any, dla: bool) -> Dict[str, Any]:
     """Name, type, output precision and (DLA builds) device of one inspector layer entry."""
     if not isinstance(layer, dict):  # profiling verbosity LAYER_NAMES_ONLY: just the name
         return {"name": str(layer)}
-    entry = {"name": layer.get("Name"), "type": layer.get("LayerType")}  # type: Dict[str, Any]
+    entry: Dict[str, Any] = {"name": layer.get("Name"), "type": layer.get("LayerType")}
     tensors = layer.get("Outputs") or layer.get("Inputs") or []
     text = tensors[0].get("Format/Datatype", "") if tensors and isinstance(tensors[0], dict) else ""
     if text:
@@ -226,7 +226,7 @@ def build_engine(onnx_path: str, engine_path: str, precision: str = "fp16", work
         raise ConfigError("a calibration cache is used only with precision int8, not {}".format(precision))
     require_file(onnx_path, "ONNX model", "export one with `edgeseg export`")
     cache = trt_cache.read(calibration_cache) if calibration_cache is not None else None
-    lines = []  # type: List[str]
+    lines: List[str] = []
     qdq = _onnx_has_qdq(onnx_path)  # None without `onnx`: the parsed network is scanned instead
     int8_mode = None
     if qdq is not None:
@@ -238,7 +238,7 @@ def build_engine(onnx_path: str, engine_path: str, precision: str = "fp16", work
                           "calibrate` writes, or use TensorRT 10 for fp16".format(onnx_path, trt.__version__))
     logger = capturing_logger(trt, lines, trt.ILogger.Severity.INFO)
     started = time.monotonic()
-    placement = {}  # type: Dict[str, int]
+    placement: Dict[str, int] = {}
     report_path = engine_path + ".layers.json" if layer_report else None
     timing_loaded = False
     try:
@@ -314,8 +314,8 @@ def build_engine(onnx_path: str, engine_path: str, precision: str = "fp16", work
         if report_path:
             try:
                 engine = trt.Runtime(logger).deserialize_cuda_engine(bytes(serialized))
-                facts = {"engine": os.path.basename(engine_path), "tensorrt_version": trt.__version__,
-                         "precision": enabled, "dla_core": dla_core}  # type: Dict[str, Any]
+                facts: Dict[str, Any] = {"engine": os.path.basename(engine_path), "tensorrt_version": trt.__version__,
+                         "precision": enabled, "dla_core": dla_core}
                 facts.update(placement)
                 if not _write_layer_report(trt, engine, report_path, facts, dla_core is not None):
                     report_path = None
@@ -326,7 +326,7 @@ def build_engine(onnx_path: str, engine_path: str, precision: str = "fp16", work
         if log_path:
             write_bytes_atomic(log_path, ("\n".join(lines) + "\n").encode("utf-8"))
     env = environment()
-    record = {
+    record: Dict[str, object] = {
         "runtime": "tensorrt",
         "tensorrt_version": trt.__version__,
         "gpu_name": env["cuda_device"],
@@ -339,7 +339,7 @@ def build_engine(onnx_path: str, engine_path: str, precision: str = "fp16", work
         "timing_cache": timing_cache,
         "layer_report": report_path,
         "io": io,
-    }  # type: Dict[str, object]
+    }
     if int8_mode:
         record["int8_mode"] = int8_mode
     if int8_mode == "implicit-cache":

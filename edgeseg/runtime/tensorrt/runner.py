@@ -3,7 +3,7 @@
 TensorRT versions lives in `compat`, detected from the API, never from version strings."""
 import collections
 import threading
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, MutableSequence, Optional, Tuple
 
 import numpy as np
 
@@ -41,7 +41,7 @@ def tensorrt_available() -> bool:
 def environment() -> Dict[str, Optional[str]]:
     """TensorRT and pycuda versions, CUDA device 0's name and compute capability; None when absent."""
     keys = ("tensorrt_version", "pycuda_version", "cuda_device", "compute_capability")
-    env = {key: None for key in keys}  # type: Dict[str, Optional[str]]
+    env: Dict[str, Optional[str]] = {key: None for key in keys}
     try:
         import tensorrt
 
@@ -96,18 +96,18 @@ class TensorRTBackend(Backend):
         super().__init__(path)
         self.sidecar = sidecar
         self._lock = threading.Lock()
-        self._log = collections.deque(maxlen=100)  # type: MutableSequence[str]
+        self._log: MutableSequence[str] = collections.deque(maxlen=100)
         self._cuda = None  # pycuda.driver, once open
         self._cuda_context = None
         self._runtime = self._engine = self._context = self._stream = None
-        self._tensors = []  # type: List[Tuple[str, bool, Shape, np.dtype]]
+        self._tensors: List[Tuple[str, bool, Shape, np.dtype]] = []
         self._input = self._output = 0  # indices into _tensors
-        self._device = []  # type: List[Any]
-        self._host_input = None  # type: Optional[np.ndarray]
-        self._host_outputs = []  # type: List[np.ndarray]  # a ring: infer returns the next one
+        self._device: List[Any] = []
+        self._host_input: Optional[np.ndarray] = None
+        self._host_outputs: List[np.ndarray] = []  # a ring: infer returns the next one
         self._next_output = 0
-        self._given_inputs = []  # type: List[np.ndarray]  # page-locked buffers from input_buffer
-        self._bound_shape = None  # type: Optional[Shape]
+        self._given_inputs: List[np.ndarray] = []  # page-locked buffers from input_buffer
+        self._bound_shape: Optional[Shape] = None
         self._description = self.name
 
     def open(self) -> "TensorRTBackend":
