@@ -14,7 +14,7 @@ class ConfusionMatrix:
     def __init__(self, num_classes: int, ignore_index: Optional[int] = 255) -> None:
         self.num_classes = int(num_classes)
         self.ignore_index = ignore_index
-        self.counts = np.zeros((self.num_classes, self.num_classes + 1), dtype=np.int64)
+        self.counts: np.ndarray = np.zeros((self.num_classes, self.num_classes + 1), dtype=np.int64)
 
     def update(self, prediction: np.ndarray, label: np.ndarray) -> None:
         if prediction.shape != label.shape:

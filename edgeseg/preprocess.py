@@ -83,7 +83,7 @@ class Preprocessor:
             params.mean = tuple(mean_px) + (0.0,)
             params.swapRB = swap
             params.ddepth = cv2.CV_32F
-            self._params = params
+            self._params: Any = params
         else:
             self._params = None
             self._mean_px = tuple(mean_px)
@@ -95,7 +95,8 @@ class Preprocessor:
             blob = cv2.dnn.blobFromImageWithParams(frame_bgr, self._params)
         else:
             resized = cv2.resize(frame_bgr, self.spec.size, interpolation=cv2.INTER_LINEAR)
-            blob = cv2.dnn.blobFromImage(resized, 1.0, None, self._mean_px, swapRB=self._swap, crop=False)
+            blob = cv2.dnn.blobFromImage(  # type: ignore[call-overload]  # OpenCV < 4.8 takes size None
+                resized, 1.0, None, self._mean_px, swapRB=self._swap, crop=False)
             blob *= self._factor
         return blob if blob.dtype == self.dtype else blob.astype(self.dtype)
 

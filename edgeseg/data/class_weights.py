@@ -25,8 +25,8 @@ def class_frequencies(dataset, num_classes: int, ignore_index: int = 255,
 
     `dataset` needs `__len__` and `label(i)` (any SegmentationDataset) giving HxW integer labels.
     """
-    pixels = np.zeros(num_classes, np.int64)
-    image_pixels = np.zeros(num_classes, np.int64)
+    pixels: np.ndarray = np.zeros(num_classes, np.int64)
+    image_pixels: np.ndarray = np.zeros(num_classes, np.int64)
     for i in range(len(dataset) if limit is None else min(limit, len(dataset))):
         label = np.asarray(dataset.label(i)).ravel()
         counts = np.bincount(label[label != ignore_index], minlength=num_classes)

@@ -44,7 +44,7 @@ _SYNTHETIC_SEEDS = {"train": 0, "val": 1000000, "test": 2000000}  # disjoint sce
 
 def _lut(mapping: Dict[int, int]) -> np.ndarray:
     """256-entry raw value -> class id (or ignore) table; -1 marks values the format never uses."""
-    lut = np.full(256, -1, np.int16)
+    lut: np.ndarray = np.full(256, -1, np.int16)
     for raw, target in mapping.items():
         lut[raw] = target
     return lut
@@ -251,7 +251,7 @@ class VOC(FileDataset):
         label = super()._read_label(path)
         if label.ndim == 2:
             return label
-        bgr = label[:, :, :3].astype(np.int32)
+        bgr: np.ndarray = label[:, :, :3].astype(np.int32)
         packed = (bgr[:, :, 2] << 16) | (bgr[:, :, 1] << 8) | bgr[:, :, 0]
         pos = np.minimum(np.searchsorted(_VOC_PACKED, packed), 255)
         unknown = _VOC_PACKED[pos] != packed

@@ -12,7 +12,7 @@ people, so consecutive times give a video. Image and mask are drawn with the sam
 import argparse
 import math
 import os
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -300,7 +300,8 @@ def render_scene(seed: int, width: int = 480, height: int = 360, t: float = 0.0
     canvas = _Canvas(width, height)
     _draw_background(canvas, cam, layout)
     _draw_road(canvas, cam, layout)
-    walls = sorted(layout.facades + layout.hedges, key=lambda s: -s.z0)  # far to near
+    walls: List[Union[world.Facade, world.Hedge]] = sorted([*layout.facades, *layout.hedges],
+                                                           key=lambda s: -s.z0)  # far to near
     for wall in walls:
         if isinstance(wall, world.Hedge):
             canvas.fill(cam.project(_quad_x(wall.x, 0, wall.height, wall.z0, wall.z1)),
@@ -337,7 +338,8 @@ def write_video(path: str, frames: int = 60, width: int = 640, height: int = 360
     if frames < 1:
         raise ValueError(f"frames must be >= 1, got {frames}")
     with atomic_path(path) as tmp:
-        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height))
+        fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]  # in OpenCV, not in its stubs
+        writer = cv2.VideoWriter(tmp, fourcc, float(fps), (width, height))
         if not writer.isOpened():
             raise RuntimeError(f"could not open an mp4v video writer for {path}")
         try:
@@ -395,9 +397,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     video.add_argument("--seed", type=_int_at_least(0), default=0)
     args = parser.parse_args(argv)
     if args.command == "images":
-        print(write_dataset(args.out_dir, args.count, *args.size, seed=args.seed))
+        print(write_dataset(args.out_dir, args.count, args.size[0], args.size[1], seed=args.seed))
     else:
-        print(write_video(args.out, args.frames, *args.size, fps=args.fps, seed=args.seed))
+        print(write_video(args.out, args.frames, args.size[0], args.size[1], fps=args.fps, seed=args.seed))
 
 
 if __name__ == "__main__":

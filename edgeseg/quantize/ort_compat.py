@@ -48,7 +48,7 @@ def check_deconvolution_axis(model: Any, onnx_path: str) -> None:
         dequantize = producer.get(node.input[1]) if node.op_type == "ConvTranspose" and len(node.input) > 1 else None
         per_channel = dequantize is not None and dequantize.op_type == "DequantizeLinear" and \
             _scale_size(model, dequantize.input[1]) > 1
-        axis = next((a.i for a in dequantize.attribute if a.name == "axis"), 1) if per_channel else 0
+        axis = next((a.i for a in dequantize.attribute if a.name == "axis"), 1) if per_channel and dequantize else 0
         if axis != 0:
             raise ConfigError("{}: this onnxruntime ({}) quantizes ConvTranspose {} per output channel, which TensorRT "
                               "computes wrong; upgrade onnxruntime (1.18 or newer)".format(

@@ -16,7 +16,7 @@ WEIGHT_SCALES = ("channel", "tensor")  # one scale per output channel (default),
 # the pooling of squeeze-excitation and attention blocks, their gating Mul, and the decoders' Resize
 TRT_QUANTIZABLE = ("GlobalAveragePool", "AveragePool", "Mul", "Resize")
 TRT_OP_TYPES = TRT_WEIGHTED + TRT_QUANTIZABLE  # what the TensorRT model quantizes
-TARGETS = {
+TARGETS: Dict[str, Dict[str, Any]] = {
     # TensorRT explicit INT8: what its ONNX parser takes (int8 only, zero points 0, 3-input Q/DQ) and
     # what NVIDIA's QAT toolkit writes: Q/DQ in front of Conv inputs only (no output Q/DQ: the next
     # layer's input Q/DQ quantizes there), a dedicated pair per consumer, float weights with their

@@ -159,7 +159,7 @@ def _as_ranges(tensors: Any) -> Ranges:
 def save_ranges(path: str, ranges: Ranges, method: str, model_sha256: str = "",
                 extra: Optional[Dict[str, Any]] = None) -> None:
     """Write ranges as JSON (float32 values round-trip exactly through JSON doubles)."""
-    record = {"format": "edgeseg-ranges-1", "method": method, "model_sha256": model_sha256}
+    record: Dict[str, Any] = {"format": "edgeseg-ranges-1", "method": method, "model_sha256": model_sha256}
     record.update(extra or {})
     record["tensors"] = {name: [float(lo), float(hi)] for name, (lo, hi) in sorted(ranges.items())}
     write_json_atomic(path, record)

@@ -1,5 +1,6 @@
 """The calibration subset: `num` images spread over a dataset's groups (sub-folders, or CamVid-style file-name
 prefixes) and, where labels exist, towards images that show classes not yet covered; deterministic by seed."""
+import functools
 import os
 import random
 from typing import Callable, Dict, List, Optional, Set, Tuple
@@ -59,7 +60,7 @@ def _labelled_items(data: str) -> Optional[Tuple[List[_Item], str]]:
             pairs = find_pairs(data)
         except SourceError:
             return None
-        return [_Item(image, label=(lambda p=label: _raw_label_classes(p))) for image, label in pairs], data
+        return [_Item(image, label=functools.partial(_raw_label_classes, label)) for image, label in pairs], data
     except SourceError:
         return None
     if not isinstance(dataset, FileDataset):
@@ -69,7 +70,7 @@ def _labelled_items(data: str) -> Optional[Tuple[List[_Item], str]]:
     def classes(i: int) -> Set[int]:
         return set(int(v) for v in np.unique(dataset.label(i)) if int(v) != ignore)
 
-    items = [_Item(image, label=(lambda i=i: classes(i))) for i, (image, _) in enumerate(dataset.pairs)]
+    items = [_Item(image, label=functools.partial(classes, i)) for i, (image, _) in enumerate(dataset.pairs)]
     return items, dataset.root
 
 
@@ -94,7 +95,7 @@ def _collect_items(data: str) -> Tuple[List[_Item], str]:
                           "`python -m edgeseg.data.synthetic images OUT_DIR --count N`".format(data))
     if os.path.isfile(data):
         entries = read_list_file(data, fields=(1, 2), required=1)
-        items = [_Item(entry[0], label=(lambda p=entry[1]: _raw_label_classes(p))
+        items = [_Item(entry[0], label=functools.partial(_raw_label_classes, entry[1])
                        if len(entry) == 2 and os.path.isfile(entry[1]) else None) for entry in entries]
         root = os.path.dirname(os.path.abspath(data))
         if not items:

@@ -59,17 +59,13 @@ class ArgMax:
     over contiguous planes, into buffers reused call after call. Ties go to the lower class, as numpy's."""
 
     def __init__(self) -> None:
-        self._best: Optional[np.ndarray] = None
-        self._index: Optional[np.ndarray] = None
-        self._greater: Optional[np.ndarray] = None
+        self._buffers: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]] = None  # best, index, greater
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
         plane = scores.shape[1:]
-        if self._index is None or self._index.shape != plane:
-            self._best = np.empty(plane, np.float32)
-            self._index = np.empty(plane, np.uint8)
-            self._greater = np.empty(plane, bool)
-        best, index, greater = self._best, self._index, self._greater
+        if self._buffers is None or self._buffers[1].shape != plane:
+            self._buffers = (np.empty(plane, np.float32), np.empty(plane, np.uint8), np.empty(plane, bool))
+        best, index, greater = self._buffers
         np.copyto(best, scores[0], casting="same_kind")
         index.fill(0)
         for c in range(1, scores.shape[0]):
@@ -95,6 +91,7 @@ class Segmenter:
         self.output_kind = output_kind
         self.palette = palette
         self.frame_input = bool(((sidecar or {}).get("pixel_graph") or {}).get("input"))
+        self.preprocess: Any  # a FrameResizer or a Preprocessor; None once closed
         if self.frame_input:
             width, height = spec.size
             self.preprocess = FrameResizer(spec.size, [backend.input_buffer((1, height, width, 3))
@@ -154,8 +151,9 @@ def _from_sidecar(path: str, sidecar: Dict[str, Any], backend: Backend) -> Tuple
 def _from_model(path: str, backend: Backend, overrides: PreprocessOverrides) -> Tuple[PreprocessSpec, str, Palette]:
     """Preprocessing, output kind and classes of a bare model: its shapes, then flags, then defaults."""
     shape = backend.input_spec.shape
+    size: Tuple[int, int]
     if overrides.size:
-        size = tuple(overrides.size)
+        size = (int(overrides.size[0]), int(overrides.size[1]))
     elif len(shape) == 4 and shape[2] > 0 and shape[3] > 0:
         size = (shape[3], shape[2])
     else:
@@ -213,8 +211,8 @@ def open_artifact(path: str, overrides: Optional[PreprocessOverrides] = None, th
     backend = open_backend(path, sidecar, threads=threads, spinning=spinning)
     try:
         check_interface(path, backend, bool(((sidecar or {}).get("pixel_graph") or {}).get("input")))
-        spec, output_kind, palette = _from_sidecar(path, sidecar, backend) if described else _from_model(
-            path, backend, overrides)
+        spec, output_kind, palette = _from_sidecar(path, sidecar, backend) if sidecar is not None and described \
+            else _from_model(path, backend, overrides)
     except Exception:
         backend.close()
         raise

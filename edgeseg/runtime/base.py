@@ -1,5 +1,5 @@
 """The one interface every runtime implements (after Polygraphy's runners)."""
-from typing import Optional, Tuple
+from typing import Tuple
 
 import numpy as np
 
@@ -40,11 +40,11 @@ class Backend:
     """
 
     name = "backend"
+    input_spec: TensorSpec  # both set by open()
+    output_spec: TensorSpec
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.input_spec: Optional[TensorSpec] = None
-        self.output_spec: Optional[TensorSpec] = None
         self.input_count = 1  # how many inputs the model has (edgeseg runs one-input models)
 
     def open(self) -> "Backend":

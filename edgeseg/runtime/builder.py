@@ -104,9 +104,9 @@ def build(onnx_path: str, output: Optional[str] = None, precision: str = "fp16",
     fold, argmax = _pixel_edits(parent, use_tensorrt, keep_scores, preprocess)
     output = output or _default_output(onnx_path, precision, use_tensorrt)
     source = onnx_path  # DLA INT8: the FP32 model with the calibration cache
-    if precision == "int8" and not use_tensorrt:
+    if precision == "int8" and calibrated is not None and not use_tensorrt:
         source = calibrated["outputs"]["onnxruntime_int8"]
-    elif precision == "int8" and dla_core is None:
+    elif precision == "int8" and calibrated is not None and dla_core is None:
         source = calibrated["outputs"]["tensorrt_qdq"]
     if not use_tensorrt and output.lower().endswith((".engine", ".plan", ".trt")):
         output = os.path.splitext(output)[0] + ".ort.onnx"
@@ -183,8 +183,10 @@ def _build_runtime(source: str, output: str, target: str, precision: str, worksp
     """Build `source` into `target`, the pending file of `output` (a TensorRT engine, else an ONNX Runtime
     artifact): (runtime facts, note)."""
     note = None
+    record: Dict[str, Any]
     if use_tensorrt:
-        cache = calibrated["outputs"]["tensorrt_cache"] if precision == "int8" and dla_core is not None else None
+        cache = calibrated["outputs"]["tensorrt_cache"] if calibrated and precision == "int8" and dla_core is not None \
+            else None
         record = trt_backend.build_engine(source, output, precision, workspace_mb, shapes, log_path=output + ".log",
                                           calibration_cache=cache, dla_core=dla_core, timing_cache=timing_cache,
                                           engine_file=target)

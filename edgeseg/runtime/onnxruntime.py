@@ -36,7 +36,7 @@ def best_providers() -> List[str]:
 
 def _spec(node) -> TensorSpec:
     shape = [d if isinstance(d, int) else -1 for d in node.shape]
-    return TensorSpec(node.name, shape, _ONNX_DTYPES.get(node.type, np.float32))
+    return TensorSpec(node.name, tuple(shape), _ONNX_DTYPES.get(node.type, np.float32))
 
 
 def describe_io(path: str) -> Dict[str, List[Dict[str, Any]]]:
@@ -66,7 +66,7 @@ class OnnxRuntimeBackend(Backend):
         self.providers = list(providers) if providers else None
         self.threads = threads
         self.spinning = spinning
-        self._session = None
+        self._session: Any = None
 
     def open(self) -> "OnnxRuntimeBackend":
         ort = import_onnxruntime()

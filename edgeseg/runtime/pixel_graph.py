@@ -136,7 +136,7 @@ def edit_for_build(onnx_path: str, output: str, spec: Optional[PreprocessSpec], 
         model = onnx.load(onnx_path)
     except Exception as exc:
         raise ArtifactError("{}: not a readable ONNX model ({})".format(onnx_path, str(exc).splitlines()[0][:200]))
-    record: Dict[str, Any] = {"input": fold_preprocessing(model, spec, onnx_path) if fold else None,
+    record: Dict[str, Any] = {"input": fold_preprocessing(model, spec, onnx_path) if fold and spec else None,
               "output": append_argmax(model, runtime, onnx_path) if argmax else None}
     onnx.save(model, output)
     return record

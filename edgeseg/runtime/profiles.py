@@ -74,5 +74,8 @@ def load_profile(path: str) -> Dict[str, Any]:
 
 def input_size(profile: Dict[str, Any]) -> Tuple[int, int]:
     """(width, height) of a loaded profile's input_size."""
-    width, height = _SIZE.match(profile["input_size"]).groups()
+    match = _SIZE.match(profile["input_size"])
+    if match is None:
+        raise ConfigError("input_size {!r} is not a \"WxH\" string such as \"1024x512\"".format(profile["input_size"]))
+    width, height = match.groups()
     return int(width), int(height)

@@ -9,7 +9,7 @@ it is exported at opset 18 for ONNX Runtime, and is not for TensorRT.
 import os
 import time
 import warnings
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 import onnx
@@ -60,7 +60,7 @@ class SoftmaxHead(nn.Module):
         return torch.softmax(self.model(x), dim=1)
 
 
-HEADS = {"classmap": ClassMapHead, "probs": SoftmaxHead}
+HEADS: Dict[str, Callable[[Any], Any]] = {"classmap": ClassMapHead, "probs": SoftmaxHead}
 
 
 def _parity_inputs(spec: PreprocessSpec, count: int = 2) -> np.ndarray:

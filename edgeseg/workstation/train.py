@@ -207,7 +207,7 @@ def train(config: TrainConfig, log=print) -> Dict[str, Any]:
     spec = PreprocessSpec(config.input_size, **model_preprocess(config.model))
     resume_path = os.path.join(config.out, "last.pt")
     checkpoint = load_checkpoint(resume_path) if config.resume else None
-    if config.resume and group.main:
+    if checkpoint is not None and group.main:
         say("resuming from {} (epoch {} done)".format(resume_path, checkpoint["epoch"]))
     if checkpoint is not None and checkpoint.get("model_name") != config.model:
         raise ConfigError("{} is a run of {}, not {}: resume it with that model, or choose another --out".format(
@@ -309,6 +309,7 @@ def train(config: TrainConfig, log=print) -> Dict[str, Any]:
         if not group.main:
             dist.barrier()
             continue
+        assert logbook is not None  # the main process keeps the log
         inner = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
         result = validate(inner, val_set, spec, group.device, config.val_limit) if val_set is not None else None
         miou = result["miou"] if result else None

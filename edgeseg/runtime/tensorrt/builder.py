@@ -267,6 +267,7 @@ def build_engine(onnx_path: str, engine_path: str, precision: str = "fp16", work
                                       "Q/DQ model `edgeseg calibrate` wrote (explicit INT8) instead".format(
                                           onnx_path, trt.__version__))
                 # tagged for this TensorRT: it skips a cache whose header names another version
+                assert cache is not None  # implicit-cache mode is chosen only with a cache
                 calibrator = cache_calibrator(trt, trt_cache.tagged_for(cache, trt.__version__))
                 config.int8_calibrator = calibrator
             if not typed:
@@ -309,7 +310,7 @@ def build_engine(onnx_path: str, engine_path: str, precision: str = "fp16", work
                 f.write(bytes(serialized))
         else:
             write_bytes_atomic(engine_path, bytes(serialized))
-        if timing is not None:
+        if timing is not None and timing_cache:
             write_bytes_atomic(timing_cache, bytes(config.get_timing_cache().serialize()))
         if report_path:
             try:
@@ -342,7 +343,7 @@ def build_engine(onnx_path: str, engine_path: str, precision: str = "fp16", work
     }
     if int8_mode:
         record["int8_mode"] = int8_mode
-    if int8_mode == "implicit-cache":
+    if int8_mode == "implicit-cache" and cache is not None and calibration_cache is not None:
         record["calibration_cache"] = calibration_cache
         record["calibration_cache_sha256"] = file_sha256(calibration_cache)
         record["calibration_cache_header"] = trt_cache.header_for(trt.__version__)  # as TensorRT read it

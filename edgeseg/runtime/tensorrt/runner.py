@@ -97,13 +97,16 @@ class TensorRTBackend(Backend):
         self.sidecar = sidecar
         self._lock = threading.Lock()
         self._log: MutableSequence[str] = collections.deque(maxlen=100)
-        self._cuda = None  # pycuda.driver, once open
-        self._cuda_context = None
-        self._runtime = self._engine = self._context = self._stream = None
+        self._cuda: Any = None  # pycuda.driver, once open
+        self._cuda_context: Any = None
+        self._runtime: Any = None
+        self._engine: Any = None
+        self._context: Any = None
+        self._stream: Any = None
         self._tensors: List[Tuple[str, bool, Shape, np.dtype]] = []
         self._input = self._output = 0  # indices into _tensors
         self._device: List[Any] = []
-        self._host_input: Optional[np.ndarray] = None
+        self._host_input: Any = None  # page-locked (pycuda), once open
         self._host_outputs: List[np.ndarray] = []  # a ring: infer returns the next one
         self._next_output = 0
         self._given_inputs: List[np.ndarray] = []  # page-locked buffers from input_buffer
@@ -216,7 +219,7 @@ class TensorRTBackend(Backend):
                 if batch.shape != self._bound_shape:
                     if not self.input_spec.is_dynamic:
                         raise ConfigError("{}: engine takes input shape {}, got {}; resize the input or rebuild "
-                                          "the engine".format(self.path, list(self._bound_shape), list(batch.shape)))
+                                          "the engine".format(self.path, list(self._bound_shape or ()), list(batch.shape)))
                     self._allocate(batch.shape)
                 source = batch
                 if not any(batch is given for given in self._given_inputs):  # not page-locked: copy it once

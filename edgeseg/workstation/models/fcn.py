@@ -66,7 +66,7 @@ class FCN(nn.Module):
     def forward(self, x: torch.Tensor) -> Union[torch.Tensor, Dict[str, torch.Tensor]]:
         features = self.backbone(x)
         logits = self.classifier(features["out"])
-        if self.score_pool4 is not None:
+        if self.score_pool4 is not None and self.score_pool3 is not None:
             logits = _upsample_add(logits, self.score_pool4(features["aux"]))
             logits = _upsample_add(logits, self.score_pool3(features["pool3"]))
         if not self.training:

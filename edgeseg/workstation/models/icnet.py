@@ -177,7 +177,7 @@ def _torchvision_weights(enum: Type[WeightsEnum], name: str) -> WeightsEnum:
 
 def _build(split: Callable[[Optional[WeightsEnum]], BackboneSplit], enum: Type[WeightsEnum], num_classes: int,
            weights: Optional[str]) -> ICNet:
-    local = bool(weights) and os.path.exists(weights)
+    local = weights is not None and os.path.exists(weights)
     imagenet = _torchvision_weights(enum, weights) if weights and not local else None
     try:
         backbone = split(imagenet)
@@ -185,7 +185,7 @@ def _build(split: Callable[[Optional[WeightsEnum]], BackboneSplit], enum: Type[W
         raise ArtifactError("{}: cannot download torchvision weights ({}); fetch them on a machine with "
                             "internet and pass the .pth path".format(weights, str(exc).splitlines()[0][:160]))
     model = ICNet(backbone, num_classes)
-    if local:
+    if local and weights is not None:
         load_into(model, weights)
     return model
 
