@@ -22,7 +22,7 @@ DEVICE_PATHS = ["edgeseg/runtime", "edgeseg/stream", "edgeseg/deploy", "edgeseg/
                 "edgeseg/data/datasets.py", "edgeseg/data/transforms.py", "edgeseg/data/class_weights.py",
                 "edgeseg/data/__init__.py", "edgeseg/models/__init__.py", "edgeseg/calibrate.py",
                 "edgeseg/int8_guard.py", "edgeseg/frame_report.py", "edgeseg/probe_model.py", "edgeseg/frame_log.py",
-                "edgeseg/cli.py", "edgeseg/profiling.py", "edgeseg/metrics.py", "edgeseg/preprocess.py",
+                "edgeseg/cli", "edgeseg/progress.py", "edgeseg/profiling.py", "edgeseg/metrics.py", "edgeseg/preprocess.py",
                 "edgeseg/artifacts.py", "edgeseg/palettes.py", "edgeseg/errors.py", "edgeseg/envinfo.py",
                 "edgeseg/evaluate.py", "edgeseg/bench.py", "edgeseg/__init__.py", "edgeseg/__main__.py",
                 "edgeseg/trt_cache.py", "edgeseg/fusion_lint.py"]
