@@ -164,7 +164,7 @@ MUTANTS = (
     Mutant("percentiles-shifted", "edgeseg/profiling.py",
            "np.percentile(values, PERCENTILES)", "np.percentile(values, [min(p + 5, 100) for p in PERCENTILES])",
            ("tests/test_frame_report.py",)),
-    Mutant("queue-wait-sign", "edgeseg/frame_report.py",
+    Mutant("queue-wait-sign", "edgeseg/report/frames.py",
            "return total - sum(v for v in stages.values() if v is not None)",
            "return sum(v for v in stages.values() if v is not None) - total",
            ("tests/test_frame_report.py",)),
@@ -184,7 +184,7 @@ MUTANTS = (
     Mutant("video-frame-count-not-verified", "edgeseg/stream/sinks.py",
            "            if readable != self.frames:", "            if readable < 0:",
            ("tests/test_faults.py::test_a_video_the_disk_could_not_hold_is_caught_when_it_is_closed",)),
-    Mutant("stats-keep-every-value", "edgeseg/frame_log.py",
+    Mutant("stats-keep-every-value", "edgeseg/report/stats.py",
            "            if len(self._values) > EXACT_VALUES:", "            if len(self._values) > 10 ** 12:",
            ("tests/test_frame_log.py",)),
     # --- the on-device self-test

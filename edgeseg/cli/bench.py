@@ -45,7 +45,6 @@ def _bench_one(args: argparse.Namespace, path: str) -> Dict[str, Any]:
             from ..stream.loop import run
 
             report = run(segmenter, args.source, max_frames=args.frames, log=lambda *_: None)
-            report.pop("frame_sample")
             result["end_to_end"] = {"fps": report["fps"], "frames": report["frames"],
                                     "latency_ms": report["stages_ms"]["end_to_end"]}
         if args.data:

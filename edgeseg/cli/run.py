@@ -4,11 +4,11 @@ import os
 import signal
 import sys
 import threading
-from typing import Any, Dict, List
 
-from ..artifacts import check_outputs, write_json_atomic
+from ..artifacts import check_outputs
 from ..profiling import format_table
 from ..progress import Progress
+from ..report.run_report import RunReport
 from .arguments import COUNT, FRACTION, visualizations
 from .common import console, open_segmenter
 
@@ -17,10 +17,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     from ..stream.loop import run
     from ..stream.sinks import FOURCC as VIDEO_EXTENSIONS, WindowSink
 
-    report_files = [args.report] + ([os.path.splitext(args.report)[0] + e for e in (".csv", ".png")]
-                                    if args.report else [])
     video = args.output and os.path.splitext(args.output)[1].lower() in VIDEO_EXTENSIONS
-    check_outputs(files=([args.output] if video else []) + report_files,
+    check_outputs(files=([args.output] if video else []) + (RunReport.files(args.report) if args.report else []),
                   folders=[] if video else [args.output], inputs=[args.artifact, args.source])
     if not args.no_display and not WindowSink.available():
         console.note("no display (or OpenCV without GUI): not showing a window; --output saves the overlay")
@@ -32,11 +30,19 @@ def cmd_run(args: argparse.Namespace) -> None:
             report = run(segmenter, args.source, output=args.output, display=not args.no_display, alpha=args.alpha,
                          max_frames=args.max_frames, progress=progress, sync=args.sync,
                          visualize=args.visualize, hud=not args.no_hud, loop=args.loop, stop=stop,
-                         frames_csv=report_files[1] if args.report else None, log=console.note)
+                         report_path=args.report, log=console.note)
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
-    sample = report.pop("frame_sample")
+    print_summary(report)
+    if args.output:
+        console.say("wrote {} ({} frames)".format(args.output, report["output_frames"]))
+    if args.report:
+        console.say("wrote {}".format(", ".join(report.write())))
+
+
+def print_summary(report: RunReport) -> None:
+    """Frames, per-stage table, throughput, and the Jetson's power figures when tegrastats ran."""
     print("{}: {} frames on {} ({}{})".format(
         report["source"], report["frames"], report["backend"], report["mode"],
         ", {} dropped".format(report["dropped_frames"]) if report["live"] else ""))
@@ -49,24 +55,8 @@ def cmd_run(args: argparse.Namespace) -> None:
         print("Jetson: {:.1f} W mean input power, {:.2f} fps/W, GPU {:.0f}% mean, nvpmodel {}, jetson_clocks {}".format(
             jetson["tegrastats"].get("power_in_w_mean") or float("nan"), jetson["fps_per_watt"] or float("nan"),
             jetson["tegrastats"].get("gpu_load_mean") or float("nan"), jetson["power_mode"], jetson["jetson_clocks"]))
-    if args.output:
-        console.say("wrote {} ({} frames)".format(args.output, report["output_frames"]))
-    if args.report:
-        _write_run_report(args.report, report, sample)
-
-
-def _write_run_report(path: str, report: Dict[str, Any], sample: List[Dict[str, float]]) -> None:
-    from ..frame_report import plot_latency_png
-
-    stem = os.path.splitext(path)[0]
-    write_json_atomic(path, report)
-    written = [path]
-    if sample:
-        plot_latency_png(sample, stem + ".png", title="{} on {}".format(os.path.basename(report["artifact"]),
-                                                                        report["backend"]),
-                         end_to_end=report["stages_ms"]["end_to_end"])
-        written += [stem + ".csv", stem + ".png"]
-    console.say("wrote {}".format(", ".join(written)))
+    console.detail("wall {:.2f} s, source {} fps, input {}, reconnects {}".format(
+        report["wall_seconds"], report["source_fps"], report["input_size"], report["reconnects"]))
 
 
 def register(sub, common: argparse.ArgumentParser, model: argparse.ArgumentParser) -> None:

@@ -12,9 +12,10 @@ from typing import Any, Dict, List, MutableSequence, Optional, Tuple
 
 import numpy as np
 
-from .. import envinfo, trt_cache
+from .. import trt_cache
 from ..artifacts import file_sha256, require_file, write_bytes_atomic, write_json_atomic
 from ..errors import ArtifactError, ConfigError
+from ..jetson import board
 from .base import IN_FLIGHT, Backend, TensorSpec
 from .trt_compat import (cache_calibrator, capturing_logger, import_tensorrt, last_error, network_flags,
                          numpy_dtype, strongly_typed_only)
@@ -609,7 +610,7 @@ def build_engine(onnx_path: str, engine_path: str, precision: str = "fp16", work
         record["timing_cache_loaded"] = timing_loaded
     if shapes:
         record["input_shapes"] = shapes
-    l4t = envinfo.l4t_release()
+    l4t = board.l4t_release()
     if l4t:
-        record.update(l4t=l4t, jetpack=envinfo.jetpack_for_l4t(l4t))
+        record.update(l4t=l4t, jetpack=board.jetpack_for_l4t(l4t))
     return record
