@@ -187,6 +187,13 @@ MUTANTS = (
     Mutant("stats-keep-every-value", "edgeseg/report/stats.py",
            "            if len(self._values) > EXACT_VALUES:", "            if len(self._values) > 10 ** 12:",
            ("tests/test_frame_log.py",)),
+    # --- the command line
+    Mutant("command-flags-overwrite-the-top-level-ones", "edgeseg/cli/common.py",
+           "default = False if top_level else argparse.SUPPRESS", "default = False",
+           ("tests/test_cli.py::test_output_flags_work_before_and_after_the_command",)),
+    Mutant("failed-check-is-bad-input", "edgeseg/errors.py",
+           "    exit_code = 1\n", "    exit_code = 2\n",
+           ("tests/test_chain.py::test_bench_compares_artifacts_and_keeps_failed_rows",)),
     # --- the on-device self-test
     Mutant("selftest-engine-compared-with-itself", "scripts/jetson_selftest.py",
            "worst_agreement(maps, refs)) for name, refs in references.items()]",
