@@ -37,7 +37,7 @@ def main() -> None:
         with open_artifact(model, spinning=False) as segmenter:
             output = None if args.output == "none" else os.path.join(folder, "out." + args.output)
             report = run(segmenter, video, output=output, loop=True, max_frames=args.frames,
-                         progress=sample, frames_csv=os.path.join(folder, "frames.csv"), log=lambda *_: None)
+                         progress=sample, report_path=os.path.join(folder, "frames.json"), log=lambda *_: None)
         start = next(mb for done, mb in samples if done >= 1000)
         print("{} frames at {:.0f} fps (pipelined, probe 128x64, 320x180 video looped, output {}, CSV streamed)".format(
             report["frames"], report["fps"], args.output))

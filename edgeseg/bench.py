@@ -82,3 +82,16 @@ def markdown(results: List[Dict[str, Any]]) -> str:
         else:
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def write_csv(path: str, results: List[Dict[str, Any]]) -> None:
+    """The results table as CSV (the markdown table's columns), atomically."""
+    import csv
+
+    from .artifacts import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow([title for _, title in COLUMNS])
+            writer.writerows(table_rows(results))

@@ -1,4 +1,4 @@
-"""Errors a user can cause. The CLI prints them as one line and exits with code 2.
+"""Errors a user can cause. The CLI prints them as one line and exits with code 2 (1 for a failed check).
 
 Messages never carry credentials: a URL's userinfo (rtsp://user:password@host) is replaced by `***`
 wherever edgeseg prints or stores a source (`redact`), and every EdgesegError message is redacted too.
@@ -38,3 +38,9 @@ class ConfigError(EdgesegError):
 class SinkError(EdgesegError):
     """An output that could not be written completely (a full disk, a writer that failed); what was at its
     path before is left untouched."""
+
+
+class CheckFailed(EdgesegError):
+    """A check the user asked for did not pass (the INT8 accuracy guard, a bench row): exit code 1."""
+
+    exit_code = 1

@@ -30,8 +30,6 @@ from .quantize.lint import WEIGHTED
 from .runtime.artifact import open_artifact
 
 
-
-
 def rank_sensitive_ops(fp32_path: str, qdq_path: str, reader: CalibrationDataReader) -> List[Dict[str, Any]]:
     """Quantized ops of the FP32 model, most sensitive first: [{"node", "op", "sqnr_db"}]."""
     with tempfile.TemporaryDirectory(prefix="edgeseg-sqnr-") as folder:
@@ -152,3 +150,34 @@ def summary(report: Dict[str, Any], val: str) -> Dict[str, Any]:
             "verdict_model": report["verdict_model"], "drop_points": report["drop_points"],
             "fp32_miou": report["fp32"]["miou"], "float_ops": report["float_ops"], "report": ACCURACY_REPORT,
             "models": {key: {"miou": m["miou"], "drop_points": m["drop_points"]} for key, m in report["models"].items()}}
+
+
+def accuracy_table(report: Dict[str, Any]) -> str:
+    """Per-class IoU of FP32 and of each shipped INT8 model, with the change in points, and a verdict line."""
+    fp32, models = report["fp32"]["per_class_iou"], report["models"]
+    width = max(len(name) for name in fp32) + 2
+
+    def cell(value: Any, sign: bool = False) -> str:
+        return "n/a" if value is None else ("{:+.2f}" if sign else "{:.2f}").format(value)
+
+    columns = ["FP32"] + [label for key in models for label in (SHIPPED.get(key, key), "change")]
+    lines = ["class".ljust(width) + "".join("{:>16}".format(c) for c in columns)]
+    for name in fp32:
+        cells = [cell(None if fp32[name] is None else 100 * fp32[name])]
+        for model in models.values():
+            value = model["per_class_iou"].get(name)
+            cells += [cell(None if value is None else 100 * value), cell(model["per_class_change_points"].get(name),
+                                                                          sign=True)]
+        lines.append(name.ljust(width) + "".join("{:>16}".format(c) for c in cells))
+    lines.append("mIoU FP32 {:.2f}; {} (limit {} points, verdict on {}); kept in float: {}".format(
+        100 * report["fp32"]["miou"], "; ".join("{} {:.2f} (drop {:.2f})".format(
+            SHIPPED.get(key, key), 100 * m["miou"], m["drop_points"]) for key, m in models.items()),
+        report["max_drop"], SHIPPED.get(report["verdict_model"]), ", ".join(report["float_ops"]) or "nothing"))
+    return "\n".join(lines)
+
+
+def failure_message(report: Dict[str, Any], manifest_path: str) -> str:
+    """Why a guard report failed, naming the accuracy report beside the manifest."""
+    return "INT8 mIoU drop {:.2f} points ({}) > --max-drop {} even with {} op(s) in float; see {}".format(
+        report["drop_points"], report["verdict_model"], report["max_drop"], len(report["float_ops"]),
+        os.path.join(os.path.dirname(manifest_path), ACCURACY_REPORT))

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from edgeseg import envinfo
+from edgeseg.jetson import board
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -111,24 +112,24 @@ def test_missing_jetson_files_and_command_give_none(tmp_path):
     ],
 )
 def test_parse_l4t_release(text, l4t, jetpack):
-    assert envinfo.parse_l4t_release(text) == l4t
-    assert envinfo.jetpack_for_l4t(l4t) == jetpack
+    assert board.parse_l4t_release(text) == l4t
+    assert board.jetpack_for_l4t(l4t) == jetpack
 
 
 def test_unreadable_files_give_none(tmp_path):
-    assert envinfo.jetson_model(str(tmp_path)) is None  # a directory
+    assert board.jetson_model(str(tmp_path)) is None  # a directory
     empty = tmp_path / "empty"
     empty.write_bytes(b"\x00")
-    assert envinfo.jetson_model(str(empty)) is None
-    assert envinfo.l4t_release(str(tmp_path)) is None
+    assert board.jetson_model(str(empty)) is None
+    assert board.l4t_release(str(tmp_path)) is None
 
 
 def test_power_mode_tolerates_bad_commands(tmp_path):
-    assert envinfo.power_mode(str(tmp_path / "absent")) is None
+    assert board.power_mode(str(tmp_path / "absent")) is None
     silent = _script(tmp_path / "silent", "exit 1\n")
-    assert envinfo.power_mode(silent) is None
+    assert board.power_mode(silent) is None
     slow = _script(tmp_path / "slow", "exec sleep 10\n")
-    assert envinfo.power_mode(slow, timeout=0.3) is None
+    assert board.power_mode(slow, timeout=0.3) is None
 
 
 def test_gstreamer_line_parsing():

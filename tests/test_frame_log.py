@@ -1,4 +1,4 @@
-"""frame_log: statistics exact for short runs and within 0.5% past EXACT_VALUES, in bounded memory; the CSV
+"""report.frame_log: statistics exact for short runs and within 0.5% past EXACT_VALUES, in bounded memory; the CSV
 streamed as frames complete (a partial file until close); a bounded, evenly spread sample for the plot."""
 import csv
 import os
@@ -6,8 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from edgeseg import frame_log
-from edgeseg.frame_log import EXACT_VALUES, FrameLog, StageStats
+from edgeseg.report import frame_log
+from edgeseg.report.frame_log import FrameLog
+from edgeseg.report.stats import EXACT_VALUES, StageStats
 
 
 def record(index, infer_ms):

@@ -1,4 +1,4 @@
-"""edgeseg.frame_report: per-frame statistics, CSV, the OpenCV latency plot, tegrastats and
+"""edgeseg.report and edgeseg.jetson: per-frame statistics, CSV, the OpenCV latency plot, tegrastats and
 jetson_clocks parsing, and the tegrastats collector (against a fake tegrastats script)."""
 import csv
 import os
@@ -8,7 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from edgeseg import frame_log, frame_report as fr
+from edgeseg.jetson import clocks, tegrastats
+from edgeseg.report import frame_csv, frame_log, frames as records, plot
 
 # --- real tegrastats lines ------------------------------------------------------------------
 # Xavier NX, JetPack 5 (as given for this project): 'off' cores, plain X/Y rails, no GPU frequency.
@@ -78,7 +79,7 @@ def boundary_frames(count=10):
     for i in range(count):
         durations = [1.0, 2.0, 10.0 + i, 3.0, 4.0]
         frame = {"index": i, "capture_start": t}
-        for boundary, ms in zip(fr.BOUNDARIES[1:], durations):
+        for boundary, ms in zip(records.BOUNDARIES[1:], durations):
             t += ms / 1000.0
             frame[boundary] = t
         frames.append(frame)
@@ -132,10 +133,10 @@ def test_the_render_part_of_postprocess_is_reported_after_it_and_in_the_csv(tmp_
     assert stats["render"]["mean"] == pytest.approx(2.5) and stats["postprocess"]["mean"] == pytest.approx(3.0)
     assert stats["queue_wait"]["mean"] == pytest.approx(2.0)  # a part is not counted twice
     path = str(tmp_path / "frames.csv")
-    frame_log.write_frames_csv(frames, path)
+    frame_csv.write_frames_csv(frames, path)
     rows = read_csv(path)
     assert [float(r["work_render_ms"]) for r in rows] == [1.0, 2.0, 3.0, 4.0]
-    assert "work_render_ms" not in fr.csv_columns(pipelined_frames(2))
+    assert "work_render_ms" not in frame_csv.csv_columns(pipelined_frames(2))
 
 
 def test_partial_work_times_and_missing_boundaries():
@@ -156,10 +157,10 @@ def read_csv(path):
 
 def test_frames_csv_has_one_row_per_frame(tmp_path):
     path = str(tmp_path / "frames.csv")
-    frame_log.write_frames_csv(boundary_frames(), path)
+    frame_csv.write_frames_csv(boundary_frames(), path)
     rows = read_csv(path)
     assert len(rows) == 10
-    assert list(rows[0]) == fr.csv_columns(boundary_frames())
+    assert list(rows[0]) == frame_csv.csv_columns(boundary_frames())
     assert list(rows[0]) == ["index", "t_capture_start_ms", "t_captured_ms", "t_preprocessed_ms", "t_inferred_ms",
                              "t_postprocessed_ms", "t_written_ms", "capture_ms", "preprocess_ms", "infer_ms",
                              "postprocess_ms", "write_ms", "end_to_end_ms"]
@@ -176,7 +177,7 @@ def test_frames_csv_with_work_times(tmp_path):
     path = str(tmp_path / "frames.csv")
     frames = pipelined_frames(3)
     del frames[2]["written"]
-    frame_log.write_frames_csv(frames, path)
+    frame_csv.write_frames_csv(frames, path)
     rows = read_csv(path)
     assert len(rows) == 3
     assert list(rows[0])[-7:] == ["work_capture_ms", "work_preprocess_ms", "work_infer_ms", "work_postprocess_ms",
@@ -195,10 +196,10 @@ def noisy_frames(count=300, seed=0):
         if i % 97 == 50:
             durations[2] += 40  # a stall
         frame = {"index": i, "capture_start": t}
-        for boundary, ms in zip(fr.BOUNDARIES[1:], durations):
+        for boundary, ms in zip(records.BOUNDARIES[1:], durations):
             t += ms / 1000.0
             frame[boundary] = t
-        frame.update(("work_" + s, d * 0.9) for s, d in zip(fr.STAGES, durations))
+        frame.update(("work_" + s, d * 0.9) for s, d in zip(records.STAGES, durations))
         frames.append(frame)
     return frames
 
@@ -206,12 +207,12 @@ def noisy_frames(count=300, seed=0):
 def test_latency_png_is_written_and_readable(tmp_path):
     cv2 = pytest.importorskip("cv2")
     path = str(tmp_path / "latency.png")
-    fr.plot_latency_png(noisy_frames(), path, title="deeplabv3 fp16 1024x512")
+    plot.plot_latency_png(noisy_frames(), path, title="deeplabv3 fp16 1024x512")
     image = cv2.imread(path)
     assert image is not None and image.shape == (700, 1000, 3)
     colours = np.unique(image.reshape(-1, 3), axis=0)
     assert len(colours) > 20  # anti-aliased text, polyline, boxes, p50/p99 lines
-    for bgr in (fr._LINE, fr._P50, fr._P99, fr._BOX):  # each element is drawn
+    for bgr in (plot._LINE, plot._P50, plot._P99, plot._BOX):  # each element is drawn
         assert np.all(image == np.array(bgr, np.uint8), axis=-1).any(), bgr
     assert (image != 255).any(axis=-1).mean() > 0.02
     assert os.listdir(str(tmp_path)) == ["latency.png"]
@@ -221,12 +222,12 @@ def test_latency_png_other_sizes_and_no_frames(tmp_path):
     cv2 = pytest.importorskip("cv2")
     for frames, size in ((boundary_frames(1), (640, 480)), ([], (1000, 700)), (boundary_frames(), (1600, 900))):
         path = str(tmp_path / "l.png")
-        fr.plot_latency_png(frames, path, size=size)
+        plot.plot_latency_png(frames, path, size=size)
         assert cv2.imread(path).shape == (size[1], size[0], 3)
 
 
 def test_parse_xavier_nx_jetpack5():
-    s = fr.parse_tegrastats_line(XAVIER_NX_JP5)
+    s = tegrastats.parse_tegrastats_line(XAVIER_NX_JP5)
     assert (s["ram_used_mb"], s["ram_total_mb"]) == (2448, 7765)
     assert (s["swap_used_mb"], s["swap_total_mb"]) == (0, 3882)
     assert s["cpu"] == [{"core": 0, "load": 12.0, "mhz": 1190}, {"core": 1, "load": 9.0, "mhz": 1190},
@@ -242,7 +243,7 @@ def test_parse_xavier_nx_jetpack5():
     assert (s["power_in_mw"], s["power_in_source"]) == (3591.0, "VDD_IN")
     assert s["timestamp"] is None
 
-    s = fr.parse_tegrastats_line(XAVIER_NX)
+    s = tegrastats.parse_tegrastats_line(XAVIER_NX)
     assert (s["gpu_load"], s["gpu_mhz"], s["emc_load"], s["emc_mhz"]) == (62.0, 306, 10.0, 1600)
     assert s["cpu"][5] == {"core": 5, "load": 8.0, "mhz": 1267} and s["cpu_off"] == []
     assert "MTS" not in s["rails"] and "APE" not in s["rails"]
@@ -250,7 +251,7 @@ def test_parse_xavier_nx_jetpack5():
 
 
 def test_parse_orin_jetpack6():
-    s = fr.parse_tegrastats_line(ORIN_JP6)
+    s = tegrastats.parse_tegrastats_line(ORIN_JP6)
     assert s["timestamp"] == "11-30-2025 13:26:01"
     assert (s["ram_used_mb"], s["ram_total_mb"]) == (2461, 7620)
     assert len(s["cpu"]) == 6 and s["cpu"][2] == {"core": 2, "load": 22.0, "mhz": 729}
@@ -263,42 +264,42 @@ def test_parse_orin_jetpack6():
 
 
 def test_parse_agx_orin_sums_rails_without_input_rail():
-    s = fr.parse_tegrastats_line(AGX_ORIN_R36)
+    s = tegrastats.parse_tegrastats_line(AGX_ORIN_R36)
     assert len(s["cpu"]) == 12 and s["cpu"][5]["load"] == 100.0 and s["cpu"][5]["mhz"] == 2201
     assert (s["gpu_load"], s["gpu_mhz"]) == (0.0, 305)
     assert list(s["rails"]) == ["VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0"]
-    assert s["power_in_mw"] == 3205.0 + 4405.0 + 4767.0 and s["power_in_source"] == fr.SUM_OF_RAILS
+    assert s["power_in_mw"] == 3205.0 + 4405.0 + 4767.0 and s["power_in_source"] == tegrastats.SUM_OF_RAILS
 
 
 def test_parse_off_cores_and_older_boards():
-    s = fr.parse_tegrastats_line(ORIN_NX_JP5)
+    s = tegrastats.parse_tegrastats_line(ORIN_NX_JP5)
     assert [c["core"] for c in s["cpu"]] == [0, 1, 2, 3] and s["cpu_off"] == [4, 5, 6, 7]
     assert (s["gpu_mhz"], s["power_in_mw"]) == (611, 5299.0)
 
-    s = fr.parse_tegrastats_line(AGX_XAVIER)
+    s = tegrastats.parse_tegrastats_line(AGX_XAVIER)
     assert s["cpu_off"] == [4, 5, 6, 7] and s["cpu_load"] == 0.5
     assert dict((k, v["now_mw"]) for k, v in s["rails"].items()) == {
         "GPU": 0.0, "CPU": 311.0, "SOC": 932.0, "CV": 0.0, "VDDRQ": 621.0, "SYS5V": 1482.0}
-    assert s["power_in_mw"] == 3346.0 and s["power_in_source"] == fr.SUM_OF_RAILS
+    assert s["power_in_mw"] == 3346.0 and s["power_in_source"] == tegrastats.SUM_OF_RAILS
     assert s["temperatures"]["Tdiode"] == 40.0
 
-    s = fr.parse_tegrastats_line(TX2)
+    s = tegrastats.parse_tegrastats_line(TX2)
     assert s["temperatures"]["GPU"] == -51.0
     assert s["rails"]["VDD_IN"] == {"now_mw": 14025.0, "avg_mw": 14416.0}
     assert (s["power_in_mw"], s["power_in_avg_mw"]) == (14025.0, 14416.0)
     assert "NVENC" not in s["rails"]
 
-    s = fr.parse_tegrastats_line(NANO)
+    s = tegrastats.parse_tegrastats_line(NANO)
     assert (s["power_in_mw"], s["power_in_source"]) == (1022.0, "POM_5V_IN")
     assert "IRAM" not in s["rails"] and s["ram_used_mb"] == 534
 
-    empty = fr.parse_tegrastats_line("garbage")
+    empty = tegrastats.parse_tegrastats_line("garbage")
     assert empty["cpu"] == [] and empty["power_in_mw"] is None and empty["gpu_load"] is None
 
 
 def test_summarize_tegrastats_and_fps_per_watt():
-    samples = [fr.parse_tegrastats_line(line) for line in (XAVIER_NX_JP5, XAVIER_NX)]
-    summary = fr.summarize_tegrastats(samples)
+    samples = [tegrastats.parse_tegrastats_line(line) for line in (XAVIER_NX_JP5, XAVIER_NX)]
+    summary = tegrastats.summarize_tegrastats(samples)
     assert summary["samples"] == 2
     assert (summary["gpu_load_mean"], summary["gpu_load_max"]) == (31.0, 62.0)
     assert summary["cpu_load_mean"] == pytest.approx((12 + 9 + 8 + 6 + 9 + 6 + 6 + 5 + 4 + 8) / 10.0)
@@ -306,11 +307,11 @@ def test_summarize_tegrastats_and_fps_per_watt():
     assert (summary["temperature_max_c"], summary["temperature_max_sensor"]) == (43.5, "CPU")
     assert summary["power_in_w_mean"] == pytest.approx((3.591 + 4.067) / 2)
     assert summary["power_source"] == "VDD_IN" and summary["ram_used_mb_max"] == 4412
-    assert fr.summarize_tegrastats([]) is None
-    assert fr.fps_per_watt(38.29, summary) == pytest.approx(38.29 / 3.829)
-    assert fr.fps_per_watt(30.0, None) is None
-    assert fr.fps_per_watt(30.0, {"power_in_w_mean": None}) is None
-    assert fr.fps_per_watt(30.0, {"power_in_w_mean": 0.0}) is None
+    assert tegrastats.summarize_tegrastats([]) is None
+    assert tegrastats.fps_per_watt(38.29, summary) == pytest.approx(38.29 / 3.829)
+    assert tegrastats.fps_per_watt(30.0, None) is None
+    assert tegrastats.fps_per_watt(30.0, {"power_in_w_mean": None}) is None
+    assert tegrastats.fps_per_watt(30.0, {"power_in_w_mean": 0.0}) is None
 
 
 def executable(path, text):
@@ -351,7 +352,7 @@ def test_tegrastats_collects_stops_cleanly_and_summarises(fake_bin, tmp_path):
     args_file = tmp_path / "args"
     executable(fake_bin / "tegrastats", "#!/bin/sh\necho \"$@\" > '{}'\nwhile true; do\n  echo '{}'\n  sleep 0.05\n"
                "  echo '{}'\n  sleep 0.05\ndone\n".format(args_file, XAVIER_NX_JP5, XAVIER_NX))
-    stats = fr.TegraStats(interval_ms=50)
+    stats = tegrastats.TegraStats(interval_ms=50)
     assert stats.available
     with stats:
         process, thread = stats._process, stats._thread
@@ -378,12 +379,12 @@ def test_tegrastats_collects_stops_cleanly_and_summarises(fake_bin, tmp_path):
 
 def test_tegrastats_absent_is_a_noop(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
-    stats = fr.TegraStats()
+    stats = tegrastats.TegraStats()
     assert not stats.available
     with stats:
         assert not stats.running
     assert stats.summary() is None and stats.snapshot() == []
-    assert fr.fps_per_watt(30.0, stats.summary()) is None
+    assert tegrastats.fps_per_watt(30.0, stats.summary()) is None
 
 
 # jetson_clocks --show texts. ON: AGX Orin, L4T R39 (a public environment log); OFF: Orin NX,
@@ -430,28 +431,28 @@ NV Power Mode: MAXP_CORE_ARM
 
 
 def test_parse_jetson_clocks_show():
-    assert fr.parse_jetson_clocks_show(JC_ON_AGX_ORIN) is True
-    assert fr.parse_jetson_clocks_show(JC_OFF_ORIN_NX) is False
-    assert fr.parse_jetson_clocks_show(JC_TX2) is True  # offline cores do not count
-    assert fr.parse_jetson_clocks_show(JC_TX2.replace("CurrentFreq=1600000000", "CurrentFreq=800000000")) is False
-    assert fr.parse_jetson_clocks_show(JC_ON_AGX_ORIN.replace("CurrentFreq=1300500000", "CurrentFreq=918000000")) \
+    assert clocks.parse_jetson_clocks_show(JC_ON_AGX_ORIN) is True
+    assert clocks.parse_jetson_clocks_show(JC_OFF_ORIN_NX) is False
+    assert clocks.parse_jetson_clocks_show(JC_TX2) is True  # offline cores do not count
+    assert clocks.parse_jetson_clocks_show(JC_TX2.replace("CurrentFreq=1600000000", "CurrentFreq=800000000")) is False
+    assert clocks.parse_jetson_clocks_show(JC_ON_AGX_ORIN.replace("CurrentFreq=1300500000", "CurrentFreq=918000000")) \
         is False
-    assert fr.parse_jetson_clocks_show("Error: Run this script(/usr/bin/jetson_clocks) as a root user\n") is None
-    assert fr.parse_jetson_clocks_show("") is None
+    assert clocks.parse_jetson_clocks_show("Error: Run this script(/usr/bin/jetson_clocks) as a root user\n") is None
+    assert clocks.parse_jetson_clocks_show("") is None
 
 
 def test_jetson_clocks_active_runs_the_command(fake_bin, tmp_path, monkeypatch):
     show = tmp_path / "show.txt"
     show.write_text(JC_ON_AGX_ORIN)
     executable(fake_bin / "jetson_clocks", "#!/bin/sh\n[ \"$1\" = --show ] || exit 2\ncat '{}'\n".format(show))
-    assert fr.jetson_clocks_active() is True
+    assert clocks.jetson_clocks_active() is True
     show.write_text(JC_OFF_ORIN_NX)
-    assert fr.jetson_clocks_active() is False
+    assert clocks.jetson_clocks_active() is False
     executable(fake_bin / "jetson_clocks", "#!/bin/sh\necho 'Error: Run this script as a root user'\nexit 1\n")
-    assert fr.jetson_clocks_active() is None
+    assert clocks.jetson_clocks_active() is None
     executable(fake_bin / "slow_clocks", "#!/bin/sh\nexec sleep 5\n")
     started = time.time()
-    assert fr.jetson_clocks_active("slow_clocks", timeout=0.3) is None
+    assert clocks.jetson_clocks_active("slow_clocks", timeout=0.3) is None
     assert time.time() - started < 3
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
-    assert fr.jetson_clocks_active() is None
+    assert clocks.jetson_clocks_active() is None

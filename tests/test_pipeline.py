@@ -17,7 +17,7 @@ from edgeseg.runtime import open_artifact
 from edgeseg.stream.loop import run
 from edgeseg.stream.pipeline import Pipeline
 from edgeseg.stream.render import Renderer
-from edgeseg.stream.sinks import ImageFolderSink, VideoFileSink
+from edgeseg.stream.sinks import ImageFolderSink, Sinks, VideoFileSink
 from edgeseg.stream.sources import FrameSource
 
 from conftest import PROBE_SIZE, REPO
@@ -94,7 +94,7 @@ def test_every_stage_is_timed_per_frame(classmap_onnx):
         p = pipeline(segmenter, GeneratedSource(6), [])
         report = p.run()
     assert set(report["stages_ms"]) == {"capture", "preprocess", "infer", "postprocess", "render", "write", "queue_wait", "end_to_end"}
-    for times in p.log.sample():
+    for times in report.frames.sample():
         order = [times[k] for k in ("capture_start", "captured", "preprocessed", "inferred", "postprocessed",
                                     "written")]
         assert order == sorted(order)
@@ -115,11 +115,11 @@ def test_stop_ends_a_run_cleanly_and_the_video_plays(classmap_onnx, tmp_path):
     stop = threading.Event()
     out = str(tmp_path / "stopped.avi")
     with open_artifact(classmap_onnx) as segmenter:
-        sink = VideoFileSink(out, 10.0, (320, 180))
-        p = pipeline(segmenter, GeneratedSource(10_000, live=False, interval=0.001), [sink], stop=stop)
-        threading.Timer(0.5, stop.set).start()
-        started = time.perf_counter()
-        report = p.run()
+        with Sinks([VideoFileSink(out, 10.0, (320, 180))]) as sinks:  # closed (the video finished) at the end
+            p = pipeline(segmenter, GeneratedSource(10_000, live=False, interval=0.001), sinks, stop=stop)
+            threading.Timer(0.5, stop.set).start()
+            started = time.perf_counter()
+            report = p.run()
     assert time.perf_counter() - started < 10 and report["interrupted"] and 0 < report["frames"] < 10_000
     capture = cv2.VideoCapture(out)
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == report["frames"] and capture.read()[0]
@@ -138,8 +138,8 @@ def test_a_failing_stage_raises_instead_of_hanging(classmap_onnx):
 def test_frames_that_change_size(classmap_onnx, tmp_path):
     out = str(tmp_path / "sizes.avi")
     with open_artifact(classmap_onnx) as segmenter:
-        sink = VideoFileSink(out, 10.0, (320, 180))
-        report = pipeline(segmenter, GeneratedSource(6, sizes=((320, 180), (200, 300))), [sink]).run()
+        with Sinks([VideoFileSink(out, 10.0, (320, 180))]) as sinks:
+            report = pipeline(segmenter, GeneratedSource(6, sizes=((320, 180), (200, 300))), sinks).run()
     assert report["frames"] == 6 and int(cv2.VideoCapture(out).get(cv2.CAP_PROP_FRAME_COUNT)) == 6
 
 

@@ -358,11 +358,11 @@ def test_timing_cache_from_another_device_is_replaced(double, tmp_path):
 
 
 def test_jetson_release_is_recorded(double, tmp_path, monkeypatch):
-    from edgeseg import envinfo
+    from edgeseg.jetson import board
 
     _, record = build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="fp16")
     assert "l4t" not in record
-    monkeypatch.setattr(envinfo, "l4t_release", lambda: "35.2.1")
+    monkeypatch.setattr(board, "l4t_release", lambda: "35.2.1")
     _, record = build(tmp_path, conv_relu(tmp_path / "m.onnx"), precision="fp16")
     assert (record["l4t"], record["jetpack"]) == ("35.2.1", "5.1")
 

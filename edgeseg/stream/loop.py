@@ -1,10 +1,12 @@
-"""`edgeseg run`: open the source and sinks, run the pipeline, assemble the report."""
+"""`edgeseg run`: open the source and sinks, run the pipeline, complete the report."""
 import threading
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
-from ..envinfo import power_mode
 from ..errors import SourceError
-from ..frame_report import TegraStats, fps_per_watt, jetson_clocks_active
+from ..jetson.board import power_mode
+from ..jetson.clocks import jetson_clocks_active
+from ..jetson.tegrastats import TegraStats, fps_per_watt
+from ..report.run_report import RunReport
 from ..runtime.artifact import Segmenter
 from .pipeline import Pipeline
 from .render import Renderer
@@ -25,31 +27,32 @@ def run(
     hud: bool = True,
     loop: bool = False,
     stop: Optional[threading.Event] = None,
-    frames_csv: Optional[str] = None,
+    report_path: Optional[str] = None,
     log=print,
-) -> Dict[str, Any]:
-    """Segment `source` into `output` (video file or image folder) and/or a window; returns the report, whose
-    `frame_sample` holds at most frame_log.SAMPLE_SIZE frames' records (for the plot). `frames_csv` gets a
-    row per frame as it completes."""
+) -> RunReport:
+    """Segment `source` into `output` (video file or image folder) and/or a window; returns the report. With
+    `report_path` (REPORT.json) its per-frame CSV is written as frames complete; `report.write()` writes the
+    JSON and the plot."""
     renderer = Renderer(segmenter.palette.bgr_array(), visualize, alpha)
     stop = stop or threading.Event()
+    report = RunReport(report_path)
     frames = open_source(source, loop=loop, log=log, stop=stop)
     try:
         first = frames.peek()
         if first is None:
             raise SourceError("{}: delivered no frame".format(frames.name))
         width = first.shape[1] * len(renderer.visualize)
-        sinks = open_sinks(output, display, frames.fps, (width, first.shape[0]))
-        pipeline = Pipeline(segmenter, frames, sinks, renderer, sync=sync, hud=hud,
-                            max_frames=max_frames, stop=stop, progress=progress, frames_csv=frames_csv)
-        with TegraStats() as power:  # a no-op off a Jetson
-            report = pipeline.run()
+        with open_sinks(output, display, frames.fps, (width, first.shape[0])) as sinks:
+            pipeline = Pipeline(segmenter, frames, sinks, renderer, sync=sync, hud=hud, max_frames=max_frames,
+                                stop=stop, progress=progress, report=report)
+            with TegraStats() as power:  # a no-op off a Jetson
+                pipeline.run()
     finally:
         frames.close()
     if power.available:
         summary = power.summary()
-        report["jetson"] = {"tegrastats": summary, "fps_per_watt": fps_per_watt(report["fps"], summary),
-                            "power_mode": power_mode(), "jetson_clocks": jetson_clocks_active()}
+        report.update(jetson={"tegrastats": summary, "fps_per_watt": fps_per_watt(report["fps"], summary),
+                              "power_mode": power_mode(), "jetson_clocks": jetson_clocks_active()})
     report.update(
         artifact=segmenter.path,
         backend=segmenter.describe(),
@@ -62,5 +65,4 @@ def run(
         input_size=list(segmenter.spec.size),
         visualize=list(renderer.visualize),
     )
-    report["frame_sample"] = pipeline.log.sample()
     return report

@@ -4,8 +4,8 @@ queues (so CPU work overlaps inference), or one after another with `sync=True`.
 Files deliver every frame in order (blocking queues). Live sources keep only the newest frame: when
 preprocessing is busy, the waiting frame is replaced and counted as dropped (latency over
 completeness). Every frame carries a timestamp at each stage boundary and the work time of each stage.
-`stop` (a threading.Event, set by SIGINT/SIGTERM in the CLI) ends the run cleanly: the output file is
-closed and playable and the report is complete.
+`stop` (a threading.Event, set by SIGINT/SIGTERM in the CLI) ends the run cleanly: the report is complete
+(and the sinks, closed by their owner, `sinks.open_sinks`, playable).
 """
 import queue
 import threading
@@ -15,14 +15,14 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..frame_log import FrameLog
+from ..report.frames import STAGES
+from ..report.run_report import RunReport
 from ..runtime.artifact import Segmenter
 from ..runtime.base import IN_FLIGHT
 from .render import Renderer, draw_hud
 from .sinks import Sink
 from .sources import FrameSource
 
-STAGES = ("capture", "preprocess", "infer", "postprocess", "write")
 _END = object()  # flows down the queues after the last frame
 
 
@@ -52,12 +52,13 @@ class _Hud:
 
 
 class Pipeline:
-    """One run of a segmenter over a source into sinks; `run()` returns the report."""
+    """One run of a segmenter over a source into open sinks; `run()` fills `report` (default: a new one, in
+    memory) and returns it."""
 
     def __init__(self, segmenter: Segmenter, source: FrameSource, sinks: Sequence[Sink], renderer: Renderer,
                  sync: bool = False, hud: bool = True, max_frames: Optional[int] = None,
                  stop: Optional[threading.Event] = None, progress: Optional[Callable[[int, Optional[int]], None]] = None,
-                 queue_size: int = 1, frames_csv: Optional[str] = None) -> None:
+                 queue_size: int = 1, report: Optional[RunReport] = None) -> None:
         self.segmenter, self.source, self.sinks, self.renderer = segmenter, source, list(sinks), renderer
         self.sync, self.max_frames, self.progress = sync, max_frames, progress
         self.hud = _Hud() if hud else None
@@ -66,7 +67,7 @@ class Pipeline:
             raise ValueError("queue_size {} needs rings of {} buffers; IN_FLIGHT is {}".format(
                 queue_size, queue_size + 2, IN_FLIGHT))
         self.queue_size = queue_size
-        self.log = FrameLog(frames_csv)  # per-frame records, in bounded memory (CSV streamed when asked)
+        self.report = report or RunReport()  # per-frame records, in bounded memory (CSV streamed when asked)
         self.dropped = 0
         self._errors = []  # type: List[BaseException]
         self._index = 0
@@ -121,9 +122,9 @@ class Pipeline:
         frame.times["written"] = now
         frame.times["work_write"] = (now - started) * 1000.0
         frame.image = frame.data = None
-        self.log.add(frame.times)
+        self.report.add_frame(frame.times)
         if self.progress is not None:
-            self.progress(self.log.count, self.source.frame_count)
+            self.progress(self.report.frames.count, self.source.frame_count)
 
     # -- running -------------------------------------------------------------------------------------------
     def _run_sync(self) -> None:
@@ -196,7 +197,9 @@ class Pipeline:
             for thread in threads:
                 thread.join()
 
-    def run(self) -> Dict[str, Any]:
+    def run(self) -> RunReport:
+        """Run to the source's end, `max_frames` or `stop`; the report gets per-stage work times, queue waits
+        and end-to-end latency (capture → written), fps, drops. The first error of a stage is raised."""
         started = time.perf_counter()
         try:
             if self.sync:
@@ -206,25 +209,11 @@ class Pipeline:
         except KeyboardInterrupt:
             self.stop.set()
         finally:
-            wall = time.perf_counter() - started
-            for close in [sink.close for sink in self.sinks] + [self.log.close]:  # all, whatever one raises
-                try:
-                    close()  # the frames CSV too: an interrupted run leaves a valid one of what it did
-                except Exception as exc:
-                    self._errors.append(exc)
+            try:  # the frames CSV even after an error: an interrupted run leaves a valid one of what it did
+                self.report.finish("sync" if self.sync else "pipelined", time.perf_counter() - started,
+                                   self.dropped, getattr(self.source, "reconnects", 0), self.stop.is_set())
+            except Exception as exc:
+                self._errors.append(exc)
         if self._errors:
             raise self._errors[0]
-        return self.report(wall)
-
-    def report(self, wall_seconds: float) -> Dict[str, Any]:
-        """Per-stage work times, queue waits and end-to-end latency (capture → written), fps, drops."""
-        return {
-            "mode": "sync" if self.sync else "pipelined",
-            "frames": self.log.count,
-            "dropped_frames": self.dropped,
-            "reconnects": getattr(self.source, "reconnects", 0),
-            "wall_seconds": wall_seconds,
-            "fps": self.log.count / wall_seconds if wall_seconds > 0 else 0.0,
-            "stages_ms": self.log.statistics(),
-            "interrupted": self.stop.is_set(),
-        }
+        return self.report

@@ -1,6 +1,7 @@
-"""Frame sinks: a video file (written atomically), an image folder, an on-screen window."""
+"""Frame sinks: a video file (written atomically), an image folder, an on-screen window; `open_sinks` opens
+a run's and closes them all when it ends."""
 import os
-from typing import List, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -132,7 +133,31 @@ def _gui_line() -> str:
     return ""
 
 
-def open_sinks(output: Optional[str], display: bool, fps: float, size: Tuple[int, int]) -> List[Sink]:
+class Sinks:
+    """A run's sinks as a context manager: `with Sinks([...]) as sinks:` closes every one at the end, whatever
+    one raises; a close error is raised unless the run itself raised (its error is the one that matters)."""
+
+    def __init__(self, sinks: Sequence[Sink]) -> None:
+        self.sinks = list(sinks)
+
+    def __iter__(self) -> Iterator[Sink]:
+        return iter(self.sinks)
+
+    def __enter__(self) -> "Sinks":
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        errors = []  # type: List[Exception]
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as error:
+                errors.append(error)
+        if errors and exc_type is None:
+            raise errors[0]
+
+
+def open_sinks(output: Optional[str], display: bool, fps: float, size: Tuple[int, int]) -> Sinks:
     """A video file (known video extension), an image folder (any other path), and/or a window."""
     sinks = []  # type: List[Sink]
     if output:
@@ -146,4 +171,4 @@ def open_sinks(output: Optional[str], display: bool, fps: float, size: Tuple[int
                 output, ", ".join(sorted(FOURCC))))
     if display and WindowSink.available():
         sinks.append(WindowSink())
-    return sinks
+    return Sinks(sinks)

@@ -5,9 +5,9 @@ import os
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from ... import envinfo
 from ...artifacts import file_sha256, require_file, write_bytes_atomic, write_json_atomic
 from ...errors import ArtifactError, ConfigError
+from ...jetson import board
 from ...quantize import trt_cache
 from ...quantize.lint import QDQ as QDQ_OPS
 from ..base import PRECISIONS, Shape, TensorSpec
@@ -356,7 +356,7 @@ def build_engine(onnx_path: str, engine_path: str, precision: str = "fp16", work
         record["timing_cache_loaded"] = timing_loaded
     if shapes:
         record["input_shapes"] = shapes
-    l4t = envinfo.l4t_release()
+    l4t = board.l4t_release()
     if l4t:
-        record.update(l4t=l4t, jetpack=envinfo.jetpack_for_l4t(l4t))
+        record.update(l4t=l4t, jetpack=board.jetpack_for_l4t(l4t))
     return record

@@ -1,0 +1,1 @@
+"""Per-frame timing of a run and its report: frame records, statistics, CSV, latency plot, RunReport."""
