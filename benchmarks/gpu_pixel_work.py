@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from edgeseg.data.synthetic import render_scene
-from edgeseg.preprocess import FrameResizer, PreprocessSpec, Preprocessor
+from edgeseg.preprocess import FrameResizer, Preprocessor, PreprocessSpec
 from edgeseg.runtime.artifact import ArgMax
 
 SIZE = (1024, 512)
@@ -75,7 +75,8 @@ def main() -> None:
         ("bus: uint8 frame to the device (1.5 MB)", gpu_ms(lambda: frame_u8.to(cuda, non_blocking=True)), "ms"),
         ("bus: scores to the host (40 MB)", gpu_ms(lambda: scores_pinned.copy_(scores, non_blocking=True)), "ms"),
         ("bus: uint8 class map to the host (0.5 MB)",
-         gpu_ms(lambda: classmap_pinned.copy_(scores.argmax(1).to(torch.uint8), non_blocking=True)), "ms (incl. argmax)"),
+         gpu_ms(lambda: classmap_pinned.copy_(scores.argmax(1).to(torch.uint8), non_blocking=True)),
+         "ms (incl. argmax)"),
         ("GPU: folded preprocessing (Cast, Transpose, 1x1 Conv)",
          gpu_ms(lambda: torch.nn.functional.conv2d(frame_gpu.float().permute(0, 3, 1, 2), weight, bias)), "ms"),
         ("GPU: ArgMax + cast to uint8", gpu_ms(lambda: scores.argmax(1).to(torch.uint8)), "ms"),

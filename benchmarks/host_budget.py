@@ -47,13 +47,14 @@ def measure(model: str, video: str, folder: str, frames: int, rounds: int) -> Di
     the engine alone (`bench`, as trtexec-style tools measure it) and the pipelined loop (as `run` opens
     the artifact), medians kept (this CPU's speed drifts by 10-15% from minute to minute); and one
     `--sync` run for the host's milliseconds per stage."""
-    import edgeseg
     import numpy as np
+
+    import edgeseg
     from edgeseg.bench import bench
-    from edgeseg.workstation.export import export
     from edgeseg.runtime import open_artifact
     from edgeseg.runtime.builder import build
     from edgeseg.stream.loop import run
+    from edgeseg.workstation.export import export
 
     quiet = lambda *_: None  # noqa: E731
     onnx_path = os.path.join(folder, "{}.onnx".format(model))

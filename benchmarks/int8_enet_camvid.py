@@ -12,11 +12,11 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from edgeseg.quantize import calibrate
 from edgeseg.evaluate import evaluate
-from edgeseg.workstation.export import export
 from edgeseg.palettes import get_palette
+from edgeseg.quantize import calibrate
 from edgeseg.runtime import open_artifact
+from edgeseg.workstation.export import export
 
 METHODS = ("mse", "minmax", "entropy", "percentile")
 
@@ -28,7 +28,9 @@ class _Recorder(object):
     """A segmenter that keeps its class maps (`kept`) or counts the pixels where they differ from `reference`'s."""
 
     def __init__(self, segmenter: Any, reference: Optional[List[np.ndarray]]) -> None:
-        self.segmenter, self.reference, self.kept = segmenter, reference, []  # type: Any, Any, List[np.ndarray]
+        self.segmenter: Any = segmenter
+        self.reference: Any = reference
+        self.kept: List[np.ndarray] = []
         self.differ = self.pixels = self.seen = 0
 
     def predict(self, image: np.ndarray) -> np.ndarray:

@@ -3,7 +3,8 @@ checkpoint (480x360), calibrated on 100 CamVid train images with each method (ms
 weights per channel (edgeseg's default) and per tensor, both INT8 models scored on CamVid val (101 images,
 11 classes, void ignored): the TensorRT s8/s8 Q/DQ model (on ONNX Runtime, which runs Q/DQ as written) and
 the ONNX Runtime u8/s8 one: mIoU, and the share of pixels whose class differs from FP32's (fidelity, which
-needs no labels and is far less noisy than an mIoU difference). One calibration per method; the per-tensor models come from the same ranges.
+needs no labels and is far less noisy than an mIoU difference). One calibration per method; the per-tensor
+models come from the same ranges.
 `--model ONNX --train DATA --val DATA` runs the same table for another exported model (a trained one:
 an untrained model agrees with anything).
 

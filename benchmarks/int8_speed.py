@@ -12,8 +12,8 @@ import time
 import numpy as np
 import onnxruntime as ort
 
-from edgeseg.quantize import calibrate
 from edgeseg.data.synthetic import write_dataset
+from edgeseg.quantize import calibrate
 from edgeseg.workstation.export import export
 
 
@@ -37,7 +37,8 @@ def main() -> None:
     base = os.path.dirname(manifest["path"])
     paths = {"fp32": model,
              "int8 u8/s8 (for ORT)": os.path.normpath(os.path.join(base, manifest["outputs"]["onnxruntime_int8"])),
-             "int8 s8/s8 Q/DQ (for TensorRT)": os.path.normpath(os.path.join(base, manifest["outputs"]["tensorrt_qdq"]))}
+             "int8 s8/s8 Q/DQ (for TensorRT)": os.path.normpath(os.path.join(base,
+                                                                         manifest["outputs"]["tensorrt_qdq"]))}
     sessions = {name: session(path) for name, path in paths.items()}
     x = np.random.RandomState(0).standard_normal((1, 3, 512, 1024)).astype(np.float32)
     times = {name: [] for name in sessions}

@@ -10,8 +10,8 @@ import shutil
 import tempfile
 
 from edgeseg.data.synthetic import write_video
-from edgeseg.probe_model import write_probe_model
 from edgeseg.envinfo import resident_memory_mb
+from edgeseg.probe_model import write_probe_model
 from edgeseg.runtime import open_artifact
 from edgeseg.stream.loop import run
 

@@ -14,14 +14,13 @@ import sys
 
 import numpy as np
 import onnx
-
 from qdq_placement import placement_arguments, qdq_consumers  # beside this script
 
 from edgeseg.imageio import read_image as read_image_bgr
+from edgeseg.preprocess import Preprocessor, PreprocessSpec
 from edgeseg.quantize import calibrate, read_manifest
-from edgeseg.workstation.export import export
 from edgeseg.quantize.lint import lint
-from edgeseg.preprocess import PreprocessSpec, Preprocessor
+from edgeseg.workstation.export import export
 
 MODELOPT = r'''
 import sys
@@ -62,7 +61,8 @@ def main() -> None:
     for name, *reports in lints:
         for label, report in zip(("edgeseg", "ModelOpt"), reports):
             print("| {} | {} | {} of {} | {} of {} | {} ({}) |".format(
-                name, label, report["int8_layers"], len(report["weighted_layers"]), report["adds_with_branch_quantized"],
+                name, label, report["int8_layers"], len(report["weighted_layers"]),
+                report["adds_with_branch_quantized"],
                 len(report["adds_after_weighted"]), report["float_islands"], report["float_island_nodes"]))
     sys.stdout.flush()
 

@@ -13,9 +13,9 @@ import tempfile
 
 from edgeseg.bench import bench
 from edgeseg.envinfo import resident_memory_mb
-from edgeseg.workstation.export import export
 from edgeseg.runtime import open_artifact
 from edgeseg.stream.loop import run
+from edgeseg.workstation.export import export
 
 
 def main() -> None:

@@ -15,11 +15,11 @@ from typing import Any, Dict, Tuple
 
 import onnx
 
-from edgeseg.quantize import calibrate, read_manifest
 from edgeseg.data.synthetic import write_dataset
-from edgeseg.workstation.export import export
-from edgeseg.quantize.lint import lint
 from edgeseg.preprocess import parse_size
+from edgeseg.quantize import calibrate, read_manifest
+from edgeseg.quantize.lint import lint
+from edgeseg.workstation.export import export
 
 MODELS = ("deeplabv3_mobilenetv3", "bisenetv2", "enet_deconv", "fcn_resnet18")
 

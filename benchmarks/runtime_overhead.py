@@ -20,10 +20,10 @@ import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
 
-from edgeseg.workstation.export import export  # noqa: E402
-from edgeseg.workstation.models import build_model  # noqa: E402
 from edgeseg.preprocess import parse_size  # noqa: E402
 from edgeseg.runtime import open_artifact  # noqa: E402
+from edgeseg.workstation.export import export  # noqa: E402
+from edgeseg.workstation.models import build_model  # noqa: E402
 
 MODEL = "deeplabv3_mobilenetv3"
 
@@ -72,8 +72,10 @@ def main() -> None:
         print("  {:<18} median {:8.1f} ms   p90 {:8.1f} ms".format(name, value, np.percentile(times[name], 90)))
     overhead = median["edgeseg backend"] / median["bare onnxruntime"]
     speedup = median["pytorch eager"] / median["edgeseg backend"]
-    print("edgeseg / bare onnxruntime = {:.3f}  (target <= 1.05: {})".format(overhead, "ok" if overhead <= 1.05 else "MISSED"))
-    print("pytorch eager / edgeseg    = {:.2f}x (target >= 3.5: {})".format(speedup, "ok" if speedup >= 3.5 else "MISSED"))
+    print("edgeseg / bare onnxruntime = {:.3f}  (target <= 1.05: {})".format(
+        overhead, "ok" if overhead <= 1.05 else "MISSED"))
+    print("pytorch eager / edgeseg    = {:.2f}x (target >= 3.5: {})".format(
+        speedup, "ok" if speedup >= 3.5 else "MISSED"))
 
 
 if __name__ == "__main__":

@@ -12,8 +12,16 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from . import __version__
-from .jetson.board import (MODEL_PATH, NVPMODEL, RELEASE_PATH, jetpack_for_l4t, jetson_model, l4t_release,
-                           power_mode, read_text)
+from .jetson.board import (
+    MODEL_PATH,
+    NVPMODEL,
+    RELEASE_PATH,
+    jetpack_for_l4t,
+    jetson_model,
+    l4t_release,
+    power_mode,
+    read_text,
+)
 
 try:
     from importlib import metadata as _metadata
@@ -133,7 +141,7 @@ def _dotted(value: object) -> str:
 
 def format_report(info: Dict[str, object]) -> str:
     """Aligned "name  value" lines for a `collect()` dict."""
-    providers = info.get("onnxruntime_providers") or []
+    providers = [str(p) for p in info.get("onnxruntime_providers") or []]  # type: ignore[attr-defined]
     gstreamer = info.get("opencv_gstreamer")
     opencv_detail = "" if gstreamer is None else "GStreamer: " + ("YES" if gstreamer else "NO")
     rows = [

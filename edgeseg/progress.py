@@ -9,7 +9,7 @@ class Progress:
 
     def __init__(self, unit: str, enabled: bool = True) -> None:
         self.unit, self.enabled = unit, enabled
-        self._bar = None  # type: Any
+        self._bar: Any = None
 
     def __call__(self, done: int, total: Optional[int] = None) -> None:
         if self._bar is None:

@@ -73,8 +73,9 @@ def main() -> None:
     for row in bench["results"]:
         print("bench  {:<48} {:>7.1f} ms p50  {:>6.1f} fps  ({})".format(
             os.path.basename(row["artifact"]), row["latency_ms"]["p50"], row["fps"], row["backend"]))
-    print("train  {} epochs of {} scenes: best val mIoU {:.1%}".format(args.epochs, args.train_scenes,
-                                                                    json.load(open(os.path.join(checkpoints, "summary.json")))["best_miou"]))
+    with open(os.path.join(checkpoints, "summary.json")) as f:
+        best_miou = json.load(f)["best_miou"]
+    print("train  {} epochs of {} scenes: best val mIoU {:.1%}".format(args.epochs, args.train_scenes, best_miou))
     print("eval   mIoU {:.1%}, pixel accuracy {:.1%} on {} held-out synthetic scenes ({})".format(
         evaluation["miou"], evaluation["pixel_accuracy"], evaluation["images"], os.path.basename(built)))
     print("run    {} frames, {:.1f} fps end to end, infer p50 {:.1f} ms -> {}".format(

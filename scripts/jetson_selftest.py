@@ -48,13 +48,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from edgeseg.bench import bench
-from edgeseg.quantize import calibrate
 from edgeseg.data.synthetic import render_scene, write_dataset
+from edgeseg.errors import ConfigError
 from edgeseg.preprocess import parse_size
 from edgeseg.probe_model import expected_class_map, write_probe_dataset, write_probe_model
+from edgeseg.quantize import calibrate
 from edgeseg.runtime import open_artifact
 from edgeseg.runtime.builder import build
-from edgeseg.errors import ConfigError
 from edgeseg.runtime.tensorrt import dla_core_count, environment, tensorrt_available
 from edgeseg.runtime.tensorrt.compat import import_tensorrt, strongly_typed_only
 
@@ -93,7 +93,7 @@ def engine_row(model: str, onnx_path: str, precision: str, core: Optional[int], 
                references: Dict[str, Sequence[np.ndarray]], iterations: int) -> Dict[str, Any]:
     """Build one variant, segment the frames, compare with each reference, benchmark; a failure is a row."""
     where = "GPU" if core is None else "DLA{}".format(core)
-    row = {"model": model, "precision": precision, "device": where}  # type: Dict[str, Any]
+    row: Dict[str, Any] = {"model": model, "precision": precision, "device": where}
     engine = os.path.join(folder, "{}_{}_{}.engine".format(model, precision, where.lower()))
     try:
         manifest, calibration_error = calibration if precision == "int8" else (None, None)
@@ -167,8 +167,8 @@ def calibrated(onnx_path: str, data: str, folder: str) -> Tuple[Optional[str], O
 def threads_row(engine: str, precision: str, frames: Sequence[np.ndarray],
                 oracle: Sequence[np.ndarray]) -> Dict[str, Any]:
     """The engine run on one worker thread and closed from another, then opened and run again here."""
-    row = {"model": "probe", "precision": precision, "device": "GPU, threads"}  # type: Dict[str, Any]
-    results = []  # type: List[Any]
+    row: Dict[str, Any] = {"model": "probe", "precision": precision, "device": "GPU, threads"}
+    results: List[Any] = []
 
     def in_thread(work: Any) -> None:
         def run() -> None:
@@ -195,7 +195,7 @@ def threads_row(engine: str, precision: str, frames: Sequence[np.ndarray],
 
 def fp16_refused_row(onnx_path: str, folder: str) -> Dict[str, Any]:
     """On a strongly typed TensorRT, fp16 must be refused (one line), never built as FP32."""
-    row = {"model": "probe", "precision": "fp16", "device": "GPU (refused)"}  # type: Dict[str, Any]
+    row: Dict[str, Any] = {"model": "probe", "precision": "fp16", "device": "GPU (refused)"}
     try:
         build(onnx_path, os.path.join(folder, "probe_fp16_refused.engine"), "fp16")
         row["error"] = "fp16 was built on a strongly typed TensorRT: it can only be FP32"
@@ -214,8 +214,8 @@ def probe_rows(size: Size, folder: str, output_kind: str, frames: Sequence[np.nd
     onnx_path = os.path.join(folder, "probe_{}x{}.onnx".format(*size))
     write_probe_model(onnx_path, size, output_kind)
     oracle = [expected_class_map(frame, size) for frame in frames]
-    reference = {"model": "probe", "precision": "fp32", "device": "CPU (ONNX Runtime)"}  # type: Dict[str, Any]
-    onnxruntime_maps = []  # type: List[np.ndarray]
+    reference: Dict[str, Any] = {"model": "probe", "precision": "fp32", "device": "CPU (ONNX Runtime)"}
+    onnxruntime_maps: List[np.ndarray] = []
     try:
         onnxruntime_maps = class_maps(onnx_path, frames)[0]
         reference["agreement"] = [("oracle", worst_agreement(onnxruntime_maps, oracle))]
@@ -223,7 +223,7 @@ def probe_rows(size: Size, folder: str, output_kind: str, frames: Sequence[np.nd
         reference["error"] = error_text(exc)
     rows = [judge(reference, False)]
     print_row(rows[0])
-    references = {"oracle": oracle}  # type: Dict[str, Sequence[np.ndarray]]
+    references: Dict[str, Sequence[np.ndarray]] = {"oracle": oracle}
     if onnxruntime_maps:
         references["ONNX Runtime"] = onnxruntime_maps
     data = write_probe_dataset(os.path.join(folder, "calibration_images"), CALIBRATION_IMAGES, size,
@@ -252,7 +252,7 @@ def user_models(names: Optional[str], onnx_dir: Optional[str], size: Size,
         paths = ([os.path.join(onnx_dir, "{}.onnx".format(n)) for n in wanted] if wanted
                  else sorted(glob.glob(os.path.join(onnx_dir, "*.onnx"))))
         return [(os.path.splitext(os.path.basename(p))[0], p, None) for p in paths]
-    models = []  # type: List[Tuple[str, str, Optional[str]]]
+    models: List[Tuple[str, str, Optional[str]]] = []
     for name in wanted:
         path = os.path.join(folder, name, "{}_{}x{}.onnx".format(name, *size))
         try:
@@ -270,14 +270,14 @@ def user_rows(models: Sequence[Tuple[str, str, Optional[str]]], size: Size, fold
               frames: Sequence[np.ndarray], cores: int, iterations: int,
               strongly_typed: bool) -> List[Dict[str, Any]]:
     """INFO rows (FAIL when a step fails or agreement with ONNX Runtime FP32 is under the threshold)."""
-    rows = []  # type: List[Dict[str, Any]]
+    rows: List[Dict[str, Any]] = []
     for name, onnx_path, error in models:
         where = os.path.join(folder, name)
         try:
             if error:
                 raise RuntimeError(error)
             os.makedirs(where, exist_ok=True)
-            references = {"ONNX Runtime": class_maps(onnx_path, frames)[0]}  # type: Dict[str, Sequence[np.ndarray]]
+            references: Dict[str, Sequence[np.ndarray]] = {"ONNX Runtime": class_maps(onnx_path, frames)[0]}
             scenes = write_dataset(os.path.join(where, "scenes"), CALIBRATION_IMAGES, size[0], size[1],
                                    seed=CALIBRATION_SEED)
             calibration = calibrated(onnx_path, scenes, where)

@@ -49,10 +49,10 @@ MUTANTS = (
            "scale = np.float32(amax / np.float32(127.0))", "scale = np.float32(amax / np.float32(255.0))",
            ("tests/test_calibrate.py::test_ranges_are_the_manifests_images_recomputed_here",)),
     # --- the accuracy guard
-    Mutant("guard-drop-sign", "edgeseg/int8_guard.py",
+    Mutant("guard-drop-sign", "edgeseg/quantize/guard.py",
            '"drop_points": 100 * (fp32["miou"] - int8["miou"])', '"drop_points": 100 * (int8["miou"] - fp32["miou"])',
            ("tests/test_int8_guard.py",)),
-    Mutant("guard-scores-only-the-onnxruntime-model", "edgeseg/int8_guard.py",
+    Mutant("guard-scores-only-the-onnxruntime-model", "edgeseg/quantize/guard.py",
            'shipped = {key: manifest["outputs"][key] for key in SHIPPED}',
            'shipped = {"onnxruntime_int8": manifest["outputs"]["onnxruntime_int8"]}',
            ("tests/test_int8_guard.py::test_a_calibration_records_both_models_figures",)),
@@ -88,7 +88,7 @@ MUTANTS = (
     Mutant("trt-pooling-and-gates-left-float", "edgeseg/quantize/qdq.py",
            'TRT_QUANTIZABLE = ("GlobalAveragePool", "AveragePool", "Mul", "Resize")', "TRT_QUANTIZABLE = ()",
            ("tests/test_fusion_lint.py::test_tensorrt_placement_quantizes_a_squeeze_excitation_block",)),
-    Mutant("guard-keeps-the-least-sensitive", "edgeseg/int8_guard.py",
+    Mutant("guard-keeps-the-least-sensitive", "edgeseg/quantize/guard.py",
            'excluded = [r["node"] for r in ranked[:count]]', 'excluded = [r["node"] for r in ranked[-count:]]',
            ("tests/test_int8_guard.py",)),
     # --- runtime backends
@@ -119,7 +119,8 @@ MUTANTS = (
            ("tests/test_tensorrt_glue.py::test_a_refused_tensor_address_is_an_error",)),
     Mutant("trt-context-detached-after-pop", "edgeseg/runtime/tensorrt/runner.py",
            "            finally:\n                self._cuda_context.detach()",
-           "            finally:\n                self._cuda.Context.pop()\n                self._cuda_context.detach()",
+           "            finally:\n                self._cuda.Context.pop()\n"
+           "                self._cuda_context.detach()",
            ("tests/test_tensorrt_glue.py::test_a_backend_closed_from_another_thread_releases_its_context",)),
     Mutant("pinned-rings-outlive-the-cuda-context", "edgeseg/runtime/artifact.py",
            "        self.preprocess = None  # its buffers may be", "        pass  # its buffers may be",

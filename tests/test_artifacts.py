@@ -7,11 +7,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO
 
 from edgeseg.artifacts import atomic_path, is_sidecar, new_artifact, read_sidecar, sidecar_path
 from edgeseg.errors import ArtifactError
-
-from conftest import REPO
 
 
 def write_pair(path, data, **meta):

@@ -2,7 +2,6 @@
 import shutil
 
 import pytest
-
 from conftest import run_cli
 
 

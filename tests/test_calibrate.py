@@ -12,15 +12,16 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from conftest import PROBE_SIZE, REPO
 from onnx import TensorProto, helper
 
-from conftest import PROBE_SIZE, REPO
-from edgeseg import imageio, quantize as cal
+from edgeseg import imageio
+from edgeseg import quantize as cal
 from edgeseg.artifacts import file_sha256
+from edgeseg.errors import ArtifactError, ConfigError, SourceError
+from edgeseg.preprocess import Preprocessor, PreprocessSpec
 from edgeseg.quantize import collectors, placement, reader, trt_cache
 from edgeseg.quantize.ort_compat import int32_bias_overflow
-from edgeseg.errors import ArtifactError, ConfigError, SourceError
-from edgeseg.preprocess import PreprocessSpec, Preprocessor
 
 SIZE = (128, 64)
 QDQ = {"QuantizeLinear", "DequantizeLinear"}
@@ -66,7 +67,8 @@ def calibrated(fp32_model, street_set, tmp_path_factory):
                              out_dir=str(root / "calibration"), log=lines.append)
     folder = os.path.dirname(manifest["path"])
     return {"manifest": manifest, "folder": folder, "log": lines,
-            "trt": os.path.join(folder, "lraspp_int8_qdq_trt.onnx"), "ort": os.path.join(folder, "lraspp_int8_qdq_ort.onnx"),
+            "trt": os.path.join(folder, "lraspp_int8_qdq_trt.onnx"),
+            "ort": os.path.join(folder, "lraspp_int8_qdq_ort.onnx"),
             "cache": os.path.join(folder, "lraspp_entropy.cache"), "root": str(root)}
 
 
@@ -255,7 +257,8 @@ def probe_calibrated(probe_onnx, tmp_path_factory):
     manifest = cal.calibrate(probe_onnx, data, num=6, method="minmax", out_dir=str(root / "calibration"), log=quiet)
     folder = os.path.dirname(manifest["path"])
     return {"manifest": manifest, "folder": folder, "data": data,
-            "trt": os.path.join(folder, "probe_int8_qdq_trt.onnx"), "ort": os.path.join(folder, "probe_int8_qdq_ort.onnx")}
+            "trt": os.path.join(folder, "probe_int8_qdq_trt.onnx"),
+            "ort": os.path.join(folder, "probe_int8_qdq_ort.onnx")}
 
 
 def test_ranges_are_the_manifests_images_recomputed_here(probe_calibrated):
@@ -365,7 +368,8 @@ def test_requantize_keeps_excluded_nodes_float_without_calibrating(calibrated, t
     first_conv = cal.quantizable_nodes(fp32)[0]
     sidecars = cal.requantize(os.path.join(calibrated["folder"], "manifest.json"), [first_conv], suffix="_guard",
                               log=quiet)
-    for target, name in (("tensorrt", "lraspp_int8_guard_qdq_trt.onnx"), ("onnxruntime", "lraspp_int8_guard_qdq_ort.onnx")):
+    for target, name in (("tensorrt", "lraspp_int8_guard_qdq_trt.onnx"),
+                         ("onnxruntime", "lraspp_int8_guard_qdq_ort.onnx")):
         model = onnx.load(os.path.join(calibrated["folder"], name))
         made = producers(model)
         conv = next(n for n in model.graph.node if n.name == first_conv)
@@ -515,8 +519,8 @@ def test_int32_bias_overflow_is_detected():
 def test_mse_ranges_are_the_manifests_images_recomputed_here(probe_onnx, tmp_path):
     """`--method mse` through ONNX Runtime's calibrator gives the ranges that AbsHistograms gives for the
     probe's tensors computed in numpy from the images the manifest names."""
-    from edgeseg.quantize.abs_histogram import AbsHistograms
     from edgeseg.probe_model import expected_tensors, write_probe_dataset
+    from edgeseg.quantize.abs_histogram import AbsHistograms
 
     data = write_probe_dataset(str(tmp_path / "scenes"), 6, PROBE_SIZE, seed=61)
     manifest = cal.calibrate(probe_onnx, data, num=4, method="mse", out_dir=str(tmp_path / "c"), log=quiet)
@@ -644,7 +648,8 @@ def _logits_model():
     nodes = [helper.make_node("Conv", ["x", "w"], ["logits"], name="classifier"),
              helper.make_node("Resize", ["logits", "", "scales"], ["up"], name="upsample", mode="nearest"),
              helper.make_node("ArgMax", ["up"], ["classes"], name="argmax", axis=1, keepdims=1)]
-    return helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits), opset_imports=[helper.make_opsetid("", 13)])
+    return helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits),
+                             opset_imports=[helper.make_opsetid("", 13)])
 
 
 @pytest.mark.parametrize("target", ["tensorrt", "onnxruntime"])

@@ -5,11 +5,10 @@ import os
 import cv2
 import numpy as np
 import pytest
+from conftest import PROBE_SIZE, SIZE, reference_miou, run_cli
 
 from edgeseg.artifacts import read_sidecar
 from edgeseg.probe_model import expected_class_map
-
-from conftest import PROBE_SIZE, SIZE, reference_miou, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +35,8 @@ def test_run_writes_every_frame_and_reports_every_stage(built, street_video, tmp
     assert result.returncode == 0, result.stderr
     data = json.loads(report.read_text())
     assert data["frames"] == 12 and data["output_frames"] == 12
-    assert set(data["stages_ms"]) == {"capture", "preprocess", "infer", "postprocess", "render", "write", "queue_wait", "end_to_end"}
+    assert set(data["stages_ms"]) == {"capture", "preprocess", "infer", "postprocess", "render", "write", "queue_wait",
+                                      "end_to_end"}
     for stats in data["stages_ms"].values():
         assert stats["count"] == 12 and stats["p50"] <= stats["p99"] <= stats["max"]
     written = cv2.VideoCapture(str(out))

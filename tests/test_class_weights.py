@@ -4,8 +4,13 @@ import math
 import numpy as np
 import pytest
 
-from edgeseg.data.class_weights import (class_frequencies, class_weights, enet_weights, inverse_frequency,
-                                        median_frequency)
+from edgeseg.data.class_weights import (
+    class_frequencies,
+    class_weights,
+    enet_weights,
+    inverse_frequency,
+    median_frequency,
+)
 from edgeseg.data.datasets import SegmentationDataset
 from edgeseg.errors import ConfigError
 

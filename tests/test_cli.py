@@ -5,13 +5,12 @@ import json
 import os
 
 import pytest
+from conftest import REPO, run_cli
 
 from edgeseg import __version__
 from edgeseg.cli import EPILOG, build_parser, main
 from edgeseg.cli import info as info_command
 from edgeseg.cli.common import EXIT_CODES
-
-from conftest import REPO, run_cli
 
 OUTPUT_FLAGS = ("debug", "quiet", "verbose")
 
@@ -68,7 +67,8 @@ def test_quiet_keeps_results_and_drops_informational_lines(probe_onnx, probe_set
     assert main(["--quiet"] + args + ["--json", str(tmp_path / "b.json")]) == 0
     quiet = capsys.readouterr()
     assert "mIoU" in quiet.out and "wrote " not in quiet.out and quiet.err == ""
-    assert json.loads((tmp_path / "b.json").read_text())["miou"] == json.loads((tmp_path / "a.json").read_text())["miou"]
+    before, after = (json.loads((tmp_path / name).read_text()) for name in ("a.json", "b.json"))
+    assert after["miou"] == before["miou"]
 
 
 def test_verbose_adds_detail_on_stderr(probe_onnx, capsys):

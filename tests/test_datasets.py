@@ -6,11 +6,10 @@ import zlib
 import cv2
 import numpy as np
 import pytest
-
 from conftest import shared_data_dir
+
 from edgeseg.data import synthetic
-from edgeseg.data.datasets import (ADE20K, VOC, CamVid, Cityscapes, PairsDataset, SyntheticScenes,
-                                   open_dataset)
+from edgeseg.data.datasets import ADE20K, VOC, CamVid, Cityscapes, PairsDataset, SyntheticScenes, open_dataset
 from edgeseg.errors import ConfigError, SourceError
 from edgeseg.palettes import default_palette, get_palette
 

@@ -10,13 +10,12 @@ import os
 
 import numpy as np
 import pytest
+from conftest import REPO, run_cli
 
 from edgeseg.artifacts import file_sha256, read_sidecar
 from edgeseg.data.synthetic import render_scene, write_dataset
 from edgeseg.deploy.deepstream import nvinfer_scaling
-from edgeseg.preprocess import PreprocessSpec, Preprocessor
-
-from conftest import REPO, run_cli
+from edgeseg.preprocess import Preprocessor, PreprocessSpec
 
 ort = pytest.importorskip("onnxruntime")
 DOUBLE = os.path.join(REPO, "tests", "trt_double")
@@ -195,7 +194,8 @@ def test_dla_int8_engine_ships_its_calibration_cache(engines, tmp_path):
         written = f.read().splitlines()
     assert written[0] == "TRT-8502-EntropyCalibration2"  # as `edgeseg calibrate` writes it
     # tagged for the engine's TensorRT (10.3 here), which nvinfer's rebuild runs on; the scales unchanged
-    assert shipped == [sidecar["calibration_cache_header"]] + written[1:] and shipped[0] == "TRT-100300-EntropyCalibration2"
+    assert shipped == [sidecar["calibration_cache_header"]] + written[1:]
+    assert shipped[0] == "TRT-100300-EntropyCalibration2"
 
 
 @pytest.mark.parametrize("source, expected", [

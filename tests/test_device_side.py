@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
 
 WORKSTATION = os.path.join("edgeseg", "workstation")  # the torch side; everything else in edgeseg/ is the device's
@@ -33,7 +32,8 @@ DEVICE_PATHS = device_files()
 
 
 def test_the_device_side_is_found_by_folder():
-    assert {"edgeseg.cli", "edgeseg.quantize.stage", "edgeseg.runtime.tensorrt", "edgeseg.imageio"} <= set(DEVICE_MODULES)
+    expected = {"edgeseg.cli", "edgeseg.quantize.stage", "edgeseg.runtime.tensorrt", "edgeseg.imageio"}
+    assert expected <= set(DEVICE_MODULES)
     assert not [name for name in DEVICE_MODULES if name.startswith("edgeseg.workstation")]
     assert len(DEVICE_MODULES) > 50
 

@@ -37,10 +37,11 @@ def jetson_files(tmp_path):
 
 
 def test_collect_reports_this_machine():
-    import cv2
-    import onnxruntime
     from importlib import metadata
     from importlib.util import find_spec
+
+    import cv2
+    import onnxruntime
 
     info = envinfo.collect()
     assert info["torch"] == (metadata.version("torch") if find_spec("torch") else None)

@@ -3,19 +3,17 @@ import os
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 import torch
-
-import onnxruntime as ort
+from conftest import MODEL, SIZE, WIDTH, frame_classes
 
 from edgeseg.artifacts import read_sidecar
 from edgeseg.data.synthetic import render_scene
 from edgeseg.errors import ArtifactError, ConfigError
+from edgeseg.runtime import open_artifact
 from edgeseg.workstation.export import OPSET, check_parity, export
 from edgeseg.workstation.models import available_models, build_model
-from edgeseg.runtime import open_artifact
-
-from conftest import MODEL, SIZE, WIDTH, frame_classes
 
 TORCHVISION_MODEL = "deeplabv3_mobilenetv3"
 

@@ -17,14 +17,13 @@ import cv2
 import numpy as np
 import onnx
 import pytest
+from conftest import PROBE_SIZE, REPO, torch_blocked_env
 from onnx import TensorProto, helper, numpy_helper
 
-from edgeseg.quantize import calibrate
 from edgeseg.data.synthetic import write_video
 from edgeseg.probe_model import write_probe_dataset, write_probe_model
+from edgeseg.quantize import calibrate
 from edgeseg.runtime.builder import build
-
-from conftest import PROBE_SIZE, REPO, torch_blocked_env
 
 
 def odd_graph(path, inputs, output_shape, input_type=TensorProto.FLOAT):

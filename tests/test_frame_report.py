@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from edgeseg.jetson import clocks, tegrastats
-from edgeseg.report import frame_csv, frame_log, frames as records, plot
+from edgeseg.report import frame_csv, frame_log, plot
+from edgeseg.report import frames as records
 
 # --- real tegrastats lines ------------------------------------------------------------------
 # Xavier NX, JetPack 5 (as given for this project): 'off' cores, plain X/Y rails, no GPU frequency.
@@ -393,7 +394,8 @@ JC_ON_AGX_ORIN = """SOC family:tegra234  Machine:NVIDIA Jetson AGX Orin Develope
 Online CPUs: 0-11, Offline CPUs: 
 """ + "".join(
     "cpu{}:{}Governor=schedutil MinFreq=2201600 MaxFreq=2201600 CurrentFreq=2201600 IdleStates: WFI=0 c7=0 \n".format(
-        i, "  " if i < 10 else " ") for i in range(12)) + """GPU MinFreq=1300500000 MaxFreq=1300500000 CurrentFreq=1300500000
+        i, "  " if i < 10 else " ") for i in range(12)) + """\
+GPU MinFreq=1300500000 MaxFreq=1300500000 CurrentFreq=1300500000
 Active GPU TPCs: 8
 EMC MinFreq=3199000000 MaxFreq=3199000000 CurrentFreq=3199000000
 DLA0_CORE:   Online=1 MinFreq=0 MaxFreq=1600000000 CurrentFreq=1600000000

@@ -5,15 +5,14 @@ import os
 import numpy as np
 import onnx
 import pytest
+from conftest import PROBE_SIZE
 from onnx import TensorProto, helper, numpy_helper
 
 from edgeseg import quantize as cal
 from edgeseg.artifacts import read_sidecar
 from edgeseg.errors import ConfigError
-from edgeseg.quantize.lint import lint, summary_line
 from edgeseg.probe_model import write_probe_dataset
-
-from conftest import PROBE_SIZE
+from edgeseg.quantize.lint import lint, summary_line
 
 C = 4
 
@@ -22,7 +21,8 @@ def qdq(name, tensor, nodes, inits):
     """tensor -> QuantizeLinear -> DequantizeLinear; returns the dequantized name."""
     inits.append(numpy_helper.from_array(np.array(0.05, np.float32), name + "_s"))
     inits.append(numpy_helper.from_array(np.array(0, np.int8), name + "_z"))
-    nodes.append(helper.make_node("QuantizeLinear", [tensor, name + "_s", name + "_z"], [name + "_q"], name=name + "_Q"))
+    nodes.append(helper.make_node("QuantizeLinear", [tensor, name + "_s", name + "_z"], [name + "_q"],
+                                  name=name + "_Q"))
     nodes.append(helper.make_node("DequantizeLinear", [name + "_q", name + "_s", name + "_z"], [name + "_dq"],
                                   name=name + "_DQ"))
     return name + "_dq"

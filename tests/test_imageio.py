@@ -9,7 +9,7 @@ import pytest
 from edgeseg import imageio
 from edgeseg.data.datasets import open_dataset
 from edgeseg.errors import SourceError
-from edgeseg.preprocess import PreprocessSpec, Preprocessor
+from edgeseg.preprocess import Preprocessor, PreprocessSpec
 from edgeseg.quantize import ImageCalibrationReader, select_subset
 from edgeseg.stream.sources import open_source
 

@@ -4,12 +4,11 @@ import json
 import os
 
 import pytest
+from conftest import PROBE_SIZE, run_cli
 
 from edgeseg.artifacts import read_sidecar
 from edgeseg.data.synthetic import write_dataset
 from edgeseg.probe_model import write_probe_dataset, write_probe_model
-
-from conftest import PROBE_SIZE, run_cli
 
 
 @pytest.fixture(scope="module")

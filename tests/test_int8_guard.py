@@ -7,12 +7,11 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
+from conftest import PROBE_SIZE, reference_miou
 
 from edgeseg import quantize as cal
-from edgeseg.int8_guard import guard, guard_calibration
 from edgeseg.probe_model import probe_spec, write_probe_dataset
-
-from conftest import PROBE_SIZE, reference_miou
+from edgeseg.quantize.guard import guard, guard_calibration
 
 
 def quiet(*_):
@@ -28,7 +27,8 @@ def calibrated(probe_onnx, tmp_path):
     images = [os.path.join(manifest["data_root"], r["path"]) for r in manifest["images"]]
     reader = cal.ImageCalibrationReader(images, probe_spec(PROBE_SIZE), "input")
     folder = os.path.dirname(manifest["path"])
-    paths = {key: os.path.join(folder, manifest["outputs"][key]["file"]) for key in ("tensorrt_qdq", "onnxruntime_int8")}
+    paths = {key: os.path.join(folder, manifest["outputs"][key]["file"])
+             for key in ("tensorrt_qdq", "onnxruntime_int8")}
 
     def run_guard(val, max_drop, paths=paths, **options):
         return guard(probe_onnx, lambda: dict(paths), lambda excluded: cal.requantize(manifest["path"], excluded,

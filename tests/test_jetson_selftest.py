@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import PROBE_SIZE, REPO
 
 SCRIPT = os.path.join(REPO, "scripts", "jetson_selftest.py")

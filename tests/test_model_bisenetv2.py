@@ -2,12 +2,11 @@
 import numpy as np
 import pytest
 import torch
+from conftest import assert_export_parity
 
 from edgeseg.errors import ConfigError
 from edgeseg.workstation.export import RANDOM_INIT_SEED, export
 from edgeseg.workstation.models import build_model, model_preprocess
-
-from conftest import assert_export_parity
 
 # CoinCheung/BiSeNet lib/models/bisenetv2_old.py (commit c6d7405a), 19 classes, aux heads left out,
 # counted on its layout instantiated from that source; mmsegmentation's BiSeNetV2 + FCNHead: 3,358,883.

@@ -4,12 +4,11 @@ torch. (Running INT8 artifacts, and their numbers, are tested on the probe in te
 import json
 
 import pytest
+from conftest import run_cli
 
 from edgeseg.artifacts import read_sidecar
 from edgeseg.data.synthetic import write_dataset
 from edgeseg.workstation.export import export
-
-from conftest import run_cli
 
 
 @pytest.mark.parametrize("name, size, width", [("unet", (100, 75), 0.25), ("fcn_resnet18", (128, 64), None)])

@@ -5,13 +5,18 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import assert_export_parity
 
 from edgeseg.errors import ArtifactError
 from edgeseg.workstation.models import build_model, model_preprocess
-from edgeseg.workstation.models.enet import (ENet, build_enet, build_enet_deconv, is_pytorch_enet_layout, map_pytorch_enet_keys,
-                                 to_pytorch_enet_layout)
-
-from conftest import assert_export_parity
+from edgeseg.workstation.models.enet import (
+    ENet,
+    build_enet,
+    build_enet_deconv,
+    is_pytorch_enet_layout,
+    map_pytorch_enet_keys,
+    to_pytorch_enet_layout,
+)
 
 VARIANTS = ("enet", "enet_deconv")
 CHECKPOINT = os.path.join("weights", "enet_camvid_davidtvs_921e40c.pt")

@@ -4,6 +4,7 @@ import onnx
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import assert_export_parity
 from torchvision.models import resnet18
 from torchvision.models.segmentation import fcn_resnet50
 from torchvision.models.segmentation.fcn import FCNHead
@@ -11,8 +12,6 @@ from torchvision.models.segmentation.fcn import FCNHead
 from edgeseg.errors import ArtifactError
 from edgeseg.workstation.export import OPSET, export
 from edgeseg.workstation.models import build_model
-
-from conftest import assert_export_parity
 
 MODELS = ("fcn_resnet18", "fcn8s_resnet18", "fcn_resnet50", "fcn8s_resnet50")
 STRIDES = {"fcn_resnet18": 32, "fcn8s_resnet18": 8, "fcn_resnet50": 8, "fcn8s_resnet50": 8}

@@ -3,13 +3,12 @@ import onnx
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import assert_export_parity
 
 from edgeseg.errors import ArtifactError, ConfigError
 from edgeseg.workstation.export import OPSET, export
 from edgeseg.workstation.models import build_model
 from edgeseg.workstation.models.icnet import AUX_WEIGHTS, pool_window
-
-from conftest import assert_export_parity
 
 MODELS = ("icnet_resnet18", "icnet_mobilenetv3")
 # Our parameter counts (19 classes): 11.81 M and 3.71 M. No published figure exists for these backbones;

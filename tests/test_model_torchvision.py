@@ -1,12 +1,11 @@
 """The torchvision-based models: deeplabv3_mobilenetv3, lraspp_mobilenetv3, deeplabv3plus_mobilenetv3."""
 import pytest
 import torch
+from conftest import assert_export_parity
 
 from edgeseg.artifacts import read_sidecar
 from edgeseg.workstation.export import export
 from edgeseg.workstation.models import build_model
-
-from conftest import assert_export_parity
 
 # (model, reference parameter count, its class count): torchvision's documented figures
 REFERENCES = [("deeplabv3_mobilenetv3", 11_029_328, 21), ("lraspp_mobilenetv3", 3_221_538, 21),

@@ -6,13 +6,12 @@ import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import assert_export_parity
 
 from edgeseg.errors import ArtifactError, ConfigError
 from edgeseg.workstation.export import OPSET, RANDOM_INIT_SEED, export
 from edgeseg.workstation.models import build_model
 from edgeseg.workstation.models.unet import level_channels, pad_to_multiple
-
-from conftest import assert_export_parity
 
 
 def paper_layout_params(in_channels: int = 1, classes: int = 2) -> int:

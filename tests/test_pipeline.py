@@ -10,6 +10,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+from conftest import PROBE_SIZE, REPO
 
 from edgeseg.data.synthetic import render_scene
 from edgeseg.probe_model import expected_class_map
@@ -19,8 +20,6 @@ from edgeseg.stream.pipeline import Pipeline
 from edgeseg.stream.render import Renderer
 from edgeseg.stream.sinks import ImageFolderSink, Sinks, VideoFileSink
 from edgeseg.stream.sources import FrameSource
-
-from conftest import PROBE_SIZE, REPO
 
 QUIET = lambda *_: None  # noqa: E731
 
@@ -93,7 +92,8 @@ def test_every_stage_is_timed_per_frame(classmap_onnx):
     with open_artifact(classmap_onnx) as segmenter:
         p = pipeline(segmenter, GeneratedSource(6), [])
         report = p.run()
-    assert set(report["stages_ms"]) == {"capture", "preprocess", "infer", "postprocess", "render", "write", "queue_wait", "end_to_end"}
+    assert set(report["stages_ms"]) == {"capture", "preprocess", "infer", "postprocess", "render", "write",
+                                        "queue_wait", "end_to_end"}
     for times in report.frames.sample():
         order = [times[k] for k in ("capture_start", "captured", "preprocessed", "inferred", "postprocessed",
                                     "written")]

@@ -7,18 +7,17 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from conftest import PROBE_SIZE, SIZE, frame_classes
 from onnx import TensorProto, helper
 
 from edgeseg.artifacts import read_sidecar
 from edgeseg.data.synthetic import render_scene
 from edgeseg.errors import ArtifactError, ConfigError
-from edgeseg.preprocess import PreprocessSpec, Preprocessor
+from edgeseg.preprocess import Preprocessor, PreprocessSpec
 from edgeseg.probe_model import expected_class_map
 from edgeseg.runtime import open_artifact
 from edgeseg.runtime.builder import build
 from edgeseg.runtime.pixel_graph import append_argmax, fold_preprocessing
-
-from conftest import PROBE_SIZE, SIZE, frame_classes
 
 
 def frames(width=320, height=180):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from edgeseg.errors import ConfigError
-from edgeseg.preprocess import PreprocessSpec, Preprocessor, parse_size, preprocess_reference
+from edgeseg.preprocess import Preprocessor, PreprocessSpec, parse_size, preprocess_reference
 
 
 @pytest.mark.parametrize("order", ["rgb", "bgr"])

@@ -9,15 +9,20 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from conftest import PROBE_SIZE, REPO, frame_classes, run_cli
 
 from edgeseg.artifacts import read_sidecar
 from edgeseg.data.synthetic import render_scene
 from edgeseg.errors import ConfigError
 from edgeseg.preprocess import Preprocessor
-from edgeseg.probe_model import (expected_class_map, expected_logits, expected_tensors, probe_spec,
-                                 write_probe_dataset, write_probe_model)
-
-from conftest import PROBE_SIZE, REPO, frame_classes, run_cli
+from edgeseg.probe_model import (
+    expected_class_map,
+    expected_logits,
+    expected_tensors,
+    probe_spec,
+    write_probe_dataset,
+    write_probe_model,
+)
 
 
 def frames():
@@ -96,7 +101,8 @@ def test_command_line_writes_it_without_torch(tmp_path):
                              "--output-kind", "classmap"], cwd=REPO, env=torch_blocked_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
     assert result.returncode == 0, result.stderr
-    assert read_sidecar(str(out))["input_shape"] == [1, 3, 32, 64] and read_sidecar(str(out))["output_kind"] == "classmap"
+    sidecar = read_sidecar(str(out))
+    assert sidecar["input_shape"] == [1, 3, 32, 64] and sidecar["output_kind"] == "classmap"
     with pytest.raises(ConfigError, match="output kind"):
         write_probe_model(str(tmp_path / "x.onnx"), (64, 32), "probs")
     assert run_cli("info", out, block_torch=True).returncode == 0

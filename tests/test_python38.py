@@ -6,8 +6,6 @@ import json
 import os
 import subprocess
 
-import pytest
-
 from conftest import REPO, run_cli
 
 

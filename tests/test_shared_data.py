@@ -4,7 +4,6 @@ import os
 
 import cv2
 import pytest
-
 from conftest import PROBE_SIZE, frame_classes, run_cli
 
 pytestmark = pytest.mark.shared_data
@@ -62,9 +61,9 @@ def test_the_built_class_map_scores_what_the_scores_model_scores_on_camvid(share
     """`edgeseg build` appends ArgMax by default: on real CamVid images, with the PyTorch-ENet CamVid weights,
     the class-map artifact's mIoU is the scores artifact's (to 0.01 points)."""
     from edgeseg.evaluate import evaluate
-    from edgeseg.workstation.export import export
     from edgeseg.runtime import open_artifact
     from edgeseg.runtime.builder import build
+    from edgeseg.workstation.export import export
 
     weights = os.path.join(shared_data, "weights", "enet_camvid_davidtvs_921e40c.pt")
     if not os.path.isfile(weights):

@@ -7,8 +7,14 @@ import pytest
 
 from edgeseg.errors import SourceError
 from edgeseg.stream import sources
-from edgeseg.stream.sources import (CaptureSource, FrameSource, ImageFolderSource, VideoFileSource,
-                                    csi_pipeline, open_source)
+from edgeseg.stream.sources import (
+    CaptureSource,
+    FrameSource,
+    ImageFolderSource,
+    VideoFileSource,
+    csi_pipeline,
+    open_source,
+)
 
 FRAMES = 8
 W, H = 64, 48

@@ -9,8 +9,20 @@ import numpy as np
 import pytest
 
 from edgeseg.data import synthetic
-from edgeseg.data.synthetic import (BUILDING, CLASSES, PALETTE, PERSON, ROAD, SKY, VEGETATION,
-                                    VEHICLE, main, render_scene, write_dataset, write_video)
+from edgeseg.data.synthetic import (
+    BUILDING,
+    CLASSES,
+    PALETTE,
+    PERSON,
+    ROAD,
+    SKY,
+    VEGETATION,
+    VEHICLE,
+    main,
+    render_scene,
+    write_dataset,
+    write_video,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = range(6)
@@ -60,7 +72,7 @@ def test_time_moves_objects_only():
 
 
 def test_mask_values_and_main_classes(scenes):
-    for image, mask in scenes:
+    for _, mask in scenes:
         assert mask.max() < len(CLASSES)
         present = set(np.unique(mask).tolist())
         assert {SKY, ROAD, BUILDING} <= present

@@ -15,8 +15,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import PROBE_SIZE
+
 from edgeseg.artifacts import file_sha256
 from edgeseg.errors import ArtifactError, ConfigError
 
@@ -769,7 +769,8 @@ def test_default_engine_takes_the_frame_and_returns_a_class_map_without_copies(d
     engine, sidecar, _ = build_artifact(probe_onnx, str(tmp_path / "probe_fp16.engine"), "fp16")
     assert sidecar["pixel_graph"]["input"]["ops"] == ["Cast", "Transpose", "Conv"]
     assert sidecar["pixel_graph"]["output"]["ops"] == ["ArgMax", "Cast", "Cast"]
-    assert sidecar["io"]["inputs"] == [{"name": "frame", "shape": [1, PROBE_SIZE[1], PROBE_SIZE[0], 3], "dtype": "uint8"}]
+    frame_shape = [1, PROBE_SIZE[1], PROBE_SIZE[0], 3]
+    assert sidecar["io"]["inputs"] == [{"name": "frame", "shape": frame_shape, "dtype": "uint8"}]
     assert sidecar["io"]["outputs"][0]["dtype"] == "uint8" and sidecar["input_shape"] == [1, 64, 128, 3]
     copied_from = []
     real_copy = cuda.memcpy_htod_async

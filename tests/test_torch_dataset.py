@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from edgeseg.data.datasets import SyntheticScenes
-from edgeseg.workstation.torch_dataset import TorchSegmentation
 from edgeseg.data.transforms import train_transforms
 from edgeseg.preprocess import PreprocessSpec, preprocess_reference
+from edgeseg.workstation.torch_dataset import TorchSegmentation
 
 DATA = SyntheticScenes(4, 64, 48, seed=3)
 

@@ -8,13 +8,12 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import MODEL, REPO, TRAIN_SIZE, WIDTH, frame_classes, reference_miou, run_cli, train_config
 
 from edgeseg.errors import ConfigError, EdgesegError
 from edgeseg.workstation.export import export
 from edgeseg.workstation.losses import make_criterion, segmentation_loss
 from edgeseg.workstation.train import TrainConfig, load_checkpoint, poly_lr, train
-
-from conftest import MODEL, REPO, TRAIN_SIZE, WIDTH, frame_classes, reference_miou, run_cli, train_config
 
 TINY = "synthetic:8:96x64"
 
@@ -63,8 +62,8 @@ def test_validation_miou_is_what_an_independent_count_gives(trained_checkpoint, 
 
     from edgeseg.data.datasets import open_dataset
     from edgeseg.data.synthetic import write_dataset
-    from edgeseg.workstation.models import build_model
     from edgeseg.preprocess import PreprocessSpec, preprocess_reference
+    from edgeseg.workstation.models import build_model
     from edgeseg.workstation.train import validate
 
     folder = write_dataset(str(tmp_path / "val"), 3, 256, 128, seed=700)

@@ -3,8 +3,19 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeseg.data.transforms import (BatchMix, ColorJitter, Compose, HorizontalFlip, RandomCrop, RandomScale, Resize,
-                                     cutmix_box, eval_transforms, resize_pair, train_transforms)
+from edgeseg.data.transforms import (
+    BatchMix,
+    ColorJitter,
+    Compose,
+    HorizontalFlip,
+    RandomCrop,
+    RandomScale,
+    Resize,
+    cutmix_box,
+    eval_transforms,
+    resize_pair,
+    train_transforms,
+)
 from edgeseg.errors import ConfigError
 
 COLOURS = np.array([(40 * k, 250 - 40 * k, (97 * k) % 256) for k in range(6)], np.uint8)

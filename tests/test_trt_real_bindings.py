@@ -73,7 +73,8 @@ cache = b"TRT-100300-EntropyCalibration2\ninput: 3c010204\n"
 calibrator = failure(lambda: tc.cache_calibrator(trt, cache))
 if calibrator is None:
     c = tc.cache_calibrator(trt, cache)
-    calibrator = {"entropy2": isinstance(c, trt.IInt8EntropyCalibrator2), "calibrator": isinstance(c, trt.IInt8Calibrator),
+    calibrator = {"entropy2": isinstance(c, trt.IInt8EntropyCalibrator2),
+                  "calibrator": isinstance(c, trt.IInt8Calibrator),
                   "algorithm": c.get_algorithm() == trt.CalibrationAlgoType.ENTROPY_CALIBRATION_2,
                   "batch_size": c.get_batch_size(), "batch": repr(c.get_batch(["input"])),
                   "cache": c.read_calibration_cache() == cache}

@@ -6,7 +6,8 @@ checks, per supported version:
 - the double's flavour offers nothing its real version lacks: no top-level name, class, member, enum
   member or value, method signature (parameter names, types, defaults, return type) or writable property
   that the real one does not have;
-- edgeseg/runtime/tensorrt/ (runner.py, builder.py, compat.py) uses, unguarded, no TensorRT name that a supported version
+- edgeseg/runtime/tensorrt/ (runner.py, builder.py, compat.py) uses, unguarded, no TensorRT name that a supported
+  version
   lacks. A guard is hasattr/getattr with the name as a literal in the same function, or a call of a
   trt_compat feature test whose GUARDS list names it (and that list is itself checked against the surfaces).
 """
@@ -19,7 +20,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
 
 SURFACES = os.path.join(REPO, "tests", "trt_double", "surfaces")

@@ -13,7 +13,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from ..bench import markdown, write_csv
 
     check_outputs(files=[args.json, args.csv], inputs=list(args.artifacts) + [args.source, args.data])
-    results = []  # type: List[Dict[str, Any]]
+    results: List[Dict[str, Any]] = []
     for path in args.artifacts:
         console.detail("bench: {}".format(path))
         try:

@@ -11,7 +11,7 @@ from .common import console
 def cmd_build(args: argparse.Namespace) -> None:
     from ..runtime.builder import build
 
-    profile = {}  # type: Dict[str, Any]
+    profile: Dict[str, Any] = {}
     if args.profile:
         from ..runtime.profiles import load_profile
 

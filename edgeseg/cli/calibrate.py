@@ -14,7 +14,7 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
                          weight_scales=args.weight_scales)
     result = {"manifest": manifest["path"], "outputs": manifest["outputs"]}
     if args.val:
-        from ..int8_guard import accuracy_table, failure_message, guard_calibration, summary
+        from ..quantize.guard import accuracy_table, failure_message, guard_calibration, summary
 
         report = guard_calibration(manifest["path"], args.val, ignore_index=args.ignore_index,
                                    max_drop=args.max_drop, limit=args.val_limit)

@@ -40,7 +40,8 @@ def describe_sidecar(path: str, record: Dict[str, Any]) -> str:
     if record.get("weights"):
         lines.append("  {:<14}{}".format("weights", record["weights"].get("source")))
     if record.get("parent"):
-        lines.append("  {:<14}{} ({}...)".format("built from", record["parent"]["file"], record["parent"]["sha256"][:12]))
+        parent = record["parent"]
+        lines.append("  {:<14}{} ({}...)".format("built from", parent["file"], parent["sha256"][:12]))
     return "\n".join(lines)
 
 

@@ -15,7 +15,8 @@ from .common import console, open_segmenter
 
 def cmd_run(args: argparse.Namespace) -> None:
     from ..stream.loop import run
-    from ..stream.sinks import FOURCC as VIDEO_EXTENSIONS, WindowSink
+    from ..stream.sinks import FOURCC as VIDEO_EXTENSIONS
+    from ..stream.sinks import WindowSink
 
     video = args.output and os.path.splitext(args.output)[1].lower() in VIDEO_EXTENSIONS
     check_outputs(files=([args.output] if video else []) + (RunReport.files(args.report) if args.report else []),

@@ -20,10 +20,10 @@ import cv2
 import numpy as np
 
 from ..errors import ConfigError, SourceError
-from ..palettes import read_names, default_palette, get_palette, known_palettes
+from ..imageio import IMAGE_DIRS, LABEL_DIRS, read_image
+from ..palettes import default_palette, get_palette, known_palettes, read_names
 from ..preprocess import parse_size
 from . import synthetic
-from ..imageio import IMAGE_DIRS, LABEL_DIRS, read_image
 from .pairs import find_pairs
 
 Classes = Union[None, int, str, Sequence[str]]

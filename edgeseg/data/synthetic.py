@@ -21,9 +21,7 @@ from ..artifacts import atomic_path
 from ..errors import ConfigError
 from ..preprocess import parse_size
 from . import scene_layout as world
-from .scene_layout import (BUILDING, CLASSES, LANE_MARKING, PALETTE, PERSON, ROAD, SIDEWALK, SKY,  # noqa: F401
-                           VEGETATION, VEHICLE)
-
+from .scene_layout import BUILDING, CLASSES, LANE_MARKING, PALETTE, PERSON, ROAD, SIDEWALK, SKY, VEGETATION, VEHICLE  # noqa: F401
 
 # ---------------------------------------------------------------------------------- drawing
 

@@ -11,10 +11,10 @@ import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from .. import __version__
-from ..quantize import trt_cache
 from ..artifacts import copy_file_atomic, file_sha256, write_bytes_atomic
 from ..errors import ConfigError, redact
 from ..preprocess import PreprocessSpec
+from ..quantize import trt_cache
 from .facts import ArtifactFacts, describe
 
 NETWORK_MODE = {"fp32": 0, "int8": 1, "fp16": 2}

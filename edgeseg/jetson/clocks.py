@@ -24,7 +24,7 @@ def parse_jetson_clocks_show(text: str) -> Optional[bool]:
     """Whether `jetson_clocks --show` output says the clocks are pinned at their maximum: every
     online CPU and the GPU with MinFreq == MaxFreq == CurrentFreq, and the EMC at MaxFreq (its
     MinFreq stays low). None when the text has no CPU or GPU clock lines (e.g. "run as root")."""
-    checks = []  # type: List[bool]
+    checks: List[bool] = []
     seen_cpu = seen_gpu = False
     for line in text.splitlines():
         match = _JC_CPU_RE.match(line)

@@ -55,12 +55,12 @@ def parse_tegrastats_line(line: str) -> Dict[str, Any]:
     temperatures ({name: C}), rails ({name: {"now_mw", "avg_mw"}}; avg None when not printed),
     power_in_mw (instantaneous input power), power_in_avg_mw, and power_in_source (the input
     rail's name, or "sum of rails" when the board prints none)."""
-    out = {
+    out: Dict[str, Any] = {
         "timestamp": None, "ram_used_mb": None, "ram_total_mb": None, "swap_used_mb": None,
         "swap_total_mb": None, "cpu": [], "cpu_off": [], "cpu_load": None, "gpu_load": None,
         "gpu_mhz": None, "emc_load": None, "emc_mhz": None, "temperatures": OrderedDict(),
         "rails": OrderedDict(), "power_in_mw": None, "power_in_avg_mw": None, "power_in_source": None,
-    }  # type: Dict[str, Any]
+    }
     match = _TIMESTAMP_RE.search(line)
     if match:
         out["timestamp"] = match.group(1)
@@ -134,7 +134,7 @@ def summarize_tegrastats(samples: Sequence[Dict[str, Any]]) -> Optional[Dict[str
     cpu = [c["load"] for s in samples for c in s.get("cpu") or []]
     power = [s["power_in_mw"] / 1000.0 for s in samples if s.get("power_in_mw") is not None]
     ram = [s["ram_used_mb"] for s in samples if s.get("ram_used_mb") is not None]
-    hottest = None  # type: Optional[Tuple[float, str]]
+    hottest: Optional[Tuple[float, str]] = None
     for sample in samples:
         for name, value in (sample.get("temperatures") or {}).items():
             if name in TEMPERATURE_IGNORED or value < TEMPERATURE_INVALID_BELOW:
@@ -171,11 +171,11 @@ class TegraStats:
         self.interval_ms = int(interval_ms)
         self.command = command
         self.executable = shutil.which(command)
-        self.samples = []  # type: List[Dict[str, Any]]
-        self.error = None  # type: Optional[str]
+        self.samples: List[Dict[str, Any]] = []
+        self.error: Optional[str] = None
         self._lock = threading.Lock()
-        self._process = None  # type: Optional[subprocess.Popen]
-        self._thread = None  # type: Optional[threading.Thread]
+        self._process: Optional[subprocess.Popen] = None
+        self._thread: Optional[threading.Thread] = None
 
     @property
     def available(self) -> bool:

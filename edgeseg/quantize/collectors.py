@@ -61,7 +61,8 @@ def histogram_collector(calibrator: Any, method: str) -> Any:
         return AbsHistograms()
     from onnxruntime.quantization.calibrate import HistogramCollector
 
-    settings = {"symmetric": False, "num_bins": 128, "num_quantized_bins": 128, "percentile": 99.999, "scenario": "same"}
+    settings = {"symmetric": False, "num_bins": 128, "num_quantized_bins": 128, "percentile": 99.999,
+                "scenario": "same"}
     collector = HistogramCollector(**kwargs_for(HistogramCollector.__init__, dict(
         {key: getattr(calibrator, key, default) for key, default in settings.items()}, method=method)))
     if method != "percentile":

@@ -72,7 +72,8 @@ def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "t
         # per kernel (per input channel, axis 0, trips ONNX Runtime's int32-bias check when the layer has a bias)
         initializers = {t.name for t in model.graph.initializer}
         extra["TensorQuantOverrides"] = {n.input[1]: [{"symmetric": True}] for n in model.graph.node
-                                         if n.op_type == "ConvTranspose" and len(n.input) > 1 and n.input[1] in initializers}
+                                         if n.op_type == "ConvTranspose" and len(n.input) > 1
+                                         and n.input[1] in initializers}
     overflowed: List[str] = []
     while True:
         arguments = collectors.kwargs_for(QDQQuantizer.__init__, {

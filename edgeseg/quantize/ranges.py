@@ -19,7 +19,6 @@ from .onnx_model import Log, import_quantization
 from .reader import ReaderBase
 from .trt_cache import Ranges
 
-
 METHODS = ("auto", "mse", "entropy", "percentile", "minmax")
 HISTOGRAM_METHODS = ("mse", "entropy", "percentile")  # from histograms: several can share one calibration pass
 AUTO_METHODS = ("mse", "entropy")  # each the best on one measured network: `auto` keeps the better on the user's

@@ -4,7 +4,7 @@ from typing import Dict, Iterator, Optional, Sequence
 import numpy as np
 
 from ..imageio import read_image
-from ..preprocess import PreprocessSpec, Preprocessor
+from ..preprocess import Preprocessor, PreprocessSpec
 
 try:  # the base class the calibrators expect; absent where onnx is not installed
     from onnxruntime.quantization import CalibrationDataReader as ReaderBase

@@ -31,8 +31,16 @@ from ..artifacts import file_sha256, new_artifact, read_sidecar, require_file, w
 from ..errors import ArtifactError, ConfigError
 from ..preprocess import PreprocessSpec
 from . import method_choice, trt_cache
-from .manifest import (image_records, int8_sidecar, model_stem, output_records, parent_sidecar, relative_path,
-                       check_cache_matches, read_manifest)
+from .manifest import (
+    check_cache_matches,
+    image_records,
+    int8_sidecar,
+    model_stem,
+    output_records,
+    parent_sidecar,
+    read_manifest,
+    relative_path,
+)
 from .onnx_model import OP_TYPES, Log, load_model, ort_version
 from .qdq import WEIGHT_SCALES, quantize_model
 from .ranges import AUTO_METHODS, calibration_method, compute_ranges_by_method, load_ranges, save_ranges

@@ -12,7 +12,6 @@ from ..errors import ConfigError, EdgesegError, SourceError
 from ..imageio import IMAGE_EXTENSIONS, read_list_file, scan_images
 from .onnx_model import Log
 
-
 CLASS_WINDOW = 8          # candidates per group looked at when preferring images with new classes
 
 

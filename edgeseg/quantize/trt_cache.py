@@ -94,7 +94,8 @@ def read(path: str) -> CalibrationCache:
         raise ConfigError("{}: calibration cache was written by {}, but edgeseg reads caches through "
                           "IInt8EntropyCalibrator2 and TensorRT ignores a cache from another calibrator; {}".format(
                               path, header.group(2), CALIBRATE))
-    scales = {m.group(1): float(struct.unpack(">f", bytes.fromhex(m.group(2).zfill(8)))[0]) for m in entries if m is not None}
+    scales = {m.group(1): float(struct.unpack(">f", bytes.fromhex(m.group(2).zfill(8)))[0])
+              for m in entries if m is not None}
     return CalibrationCache(data, lines[0], header.group(1), header.group(2), scales)
 
 

@@ -5,8 +5,17 @@ import os
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..artifacts import partial_path, remove_partials
-from .frames import (BOUNDARIES, PART_OF, STAGES, WORK_PREFIX, boundary_stage_ms, end_to_end_ms, number,
-                     queue_wait_ms, work_stage_ms)
+from .frames import (
+    BOUNDARIES,
+    PART_OF,
+    STAGES,
+    WORK_PREFIX,
+    boundary_stage_ms,
+    end_to_end_ms,
+    number,
+    queue_wait_ms,
+    work_stage_ms,
+)
 
 
 def csv_columns(frames: Sequence[Dict[str, Any]]) -> List[str]:
@@ -26,8 +35,8 @@ def csv_columns(frames: Sequence[Dict[str, Any]]) -> List[str]:
 
 def csv_row(record: Dict[str, Any], columns: Sequence[str], origin: Optional[float], position: int) -> List[str]:
     """One frame's CSV row for the header `columns` (see `csv_columns`)."""
-    index = record.get("index")
-    row = [str(int(index)) if number(index) is not None else str(position)]
+    index = number(record.get("index"))
+    row = [str(int(index)) if index is not None else str(position)]
     for boundary in BOUNDARIES:
         t = number(record.get(boundary))
         row.append(_cell(None if t is None or origin is None else (t - origin) * 1000.0))
@@ -53,8 +62,9 @@ class FrameCsv:
     def __init__(self, path: str, columns: Optional[Sequence[str]] = None, origin: Optional[float] = None) -> None:
         self.path, self.columns, self.origin = path, list(columns) if columns else None, origin
         self.count = 0
-        self._file = self._writer = None  # type: Any
-        self._partial = None  # type: Optional[str]
+        self._file: Any = None
+        self._writer: Any = None
+        self._partial: Optional[str] = None
 
     def _open(self) -> None:
         remove_partials(self.path)
@@ -69,6 +79,7 @@ class FrameCsv:
             if self.origin is None:
                 self.origin = number(record.get("capture_start"))
             self._open()
+        assert self.columns is not None  # fixed when the file opened
         self._writer.writerow(csv_row(record, self.columns, self.origin, self.count))
         self.count += 1
 
@@ -77,7 +88,7 @@ class FrameCsv:
         given and no frame came)."""
         if self._file is None and self.columns is not None:
             self._open()
-        if self._file is not None:
+        if self._file is not None and self._partial is not None:
             self._file.close()
             self._file = self._writer = None
             os.replace(self._partial, self.path)

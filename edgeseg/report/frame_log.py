@@ -18,8 +18,8 @@ class FrameLog:
     def __init__(self, csv_path: Optional[str] = None, columns: Optional[Sequence[str]] = None,
                  origin: Optional[float] = None, sample_size: int = SAMPLE_SIZE) -> None:
         self.count = 0
-        self._stats = OrderedDict()  # type: OrderedDict[str, StageStats]
-        self._sample = []  # type: List[Dict[str, Any]]
+        self._stats: "OrderedDict[str, StageStats]" = OrderedDict()
+        self._sample: List[Dict[str, Any]] = []
         self._stride, self._sample_size = 1, sample_size
         self._csv = FrameCsv(csv_path, columns, origin) if csv_path else None
 
@@ -41,7 +41,7 @@ class FrameLog:
     def statistics(self) -> "OrderedDict[str, Dict[str, Any]]":
         """Each stage (and part of one, right after it), end_to_end and queue_wait, as `profiling.summarize`
         gives them; stages no record had are left out (end_to_end is always there)."""
-        order = []  # type: List[str]
+        order: List[str] = []
         for stage in STAGES:
             order.append(stage)
             order += [part for part, whole in PART_OF.items() if whole == stage]

@@ -33,7 +33,7 @@ def number(value: Any) -> Optional[float]:
 
 def boundary_stage_ms(frame: Dict[str, Any]) -> Dict[str, Optional[float]]:
     """Each stage's boundary difference in ms (None where a boundary is missing)."""
-    out = OrderedDict()  # type: OrderedDict[str, Optional[float]]
+    out: "OrderedDict[str, Optional[float]]" = OrderedDict()
     for stage, start, end in zip(STAGES, BOUNDARIES[:-1], BOUNDARIES[1:]):
         t0, t1 = number(frame.get(start)), number(frame.get(end))
         out[stage] = None if t0 is None or t1 is None else (t1 - t0) * 1000.0

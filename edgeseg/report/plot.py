@@ -160,14 +160,15 @@ def render_latency_image(
 
     width, height = int(size[0]), int(size[1])
     img = np.full((height, width, 3), 255, dtype=np.uint8)
-    indices, totals = [], []  # type: List[float], List[float]
+    indices: List[float] = []
+    totals: List[float] = []
     for position, frame in enumerate(frames):
         total = end_to_end_ms(frame)
         if total is not None:
             index = number(frame.get("index"))
             indices.append(index if index is not None else float(position))
             totals.append(total)
-    p50, p99 = (float(v) for v in np.percentile(totals, (50, 99))) if totals else (0.0, 0.0)
+    p50, p99 = (float(np.percentile(totals, 50)), float(np.percentile(totals, 99))) if totals else (0.0, 0.0)
     count = len(totals)
     if end_to_end and end_to_end.get("count"):
         count, p50, p99 = end_to_end["count"], end_to_end["p50"], end_to_end["p99"]
@@ -179,8 +180,8 @@ def render_latency_image(
     split = int(height * 0.5)
     _draw_timeline(cv2, img, (left, 60, right, split - 20), indices, totals, p50, p99)
 
-    columns = OrderedDict((stage, []) for stage in STAGES)  # type: OrderedDict[str, List[float]]
-    waits = []  # type: List[float]
+    columns: "OrderedDict[str, List[float]]" = OrderedDict((stage, []) for stage in STAGES)
+    waits: List[float] = []
     for frame in frames:
         for stage, value in frame_stage_ms(frame).items():
             if value is not None:

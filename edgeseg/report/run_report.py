@@ -15,7 +15,7 @@ class RunReport:
 
     def __init__(self, path: Optional[str] = None) -> None:
         self.path = path
-        self.fields = OrderedDict()  # type: OrderedDict[str, Any]
+        self.fields: "OrderedDict[str, Any]" = OrderedDict()
         self.frames = FrameLog(self.files(path)[1] if path else None)
 
     @staticmethod
@@ -58,6 +58,8 @@ class RunReport:
         (the CSV too, written during the run)."""
         from .plot import plot_latency_png
 
+        if self.path is None:
+            return []
         json_path, csv_path, png_path = self.files(self.path)
         write_json_atomic(json_path, self.fields)
         sample = self.frames.sample()

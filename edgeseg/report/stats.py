@@ -22,8 +22,8 @@ class StageStats:
     def __init__(self) -> None:
         self.count, self.total = 0, 0.0
         self.low, self.high = math.inf, -math.inf
-        self._values = array.array("d")  # type: Optional[array.array]
-        self._buckets = {}  # type: Dict[int, int]
+        self._values: Optional[array.array] = array.array("d")
+        self._buckets: Dict[int, int] = {}
 
     @staticmethod
     def _bucket(value: float) -> int:
@@ -61,7 +61,7 @@ class StageStats:
             return {"count": 0}
         if self._values is not None:
             return summarize(self._values)
-        stats = {"count": self.count, "mean": self.total / self.count}  # type: Dict[str, Any]
+        stats: Dict[str, Any] = {"count": self.count, "mean": self.total / self.count}
         for p in PERCENTILES:
             stats["p{}".format(p)] = self._percentile(p)
         stats.update(min=self.low, max=self.high, approximate="percentiles within 0.5% (relative)")

@@ -7,7 +7,7 @@ import numpy as np
 from ..artifacts import read_sidecar, require_file
 from ..errors import ArtifactError, ConfigError, EdgesegError
 from ..palettes import Palette, palette_for
-from ..preprocess import FrameResizer, PreprocessSpec, Preprocessor
+from ..preprocess import FrameResizer, Preprocessor, PreprocessSpec
 from ..sidecar import describe_bare_model
 from .base import IN_FLIGHT, Backend
 from .onnxruntime import OnnxRuntimeBackend

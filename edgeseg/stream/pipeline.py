@@ -11,7 +11,7 @@ import queue
 import threading
 import time
 from collections import OrderedDict, deque
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import numpy as np
 
@@ -30,15 +30,17 @@ class _Frame:
     __slots__ = ("index", "image", "data", "times")
 
     def __init__(self, index: int, image: np.ndarray, times: Dict[str, float]) -> None:
-        self.index, self.image, self.data, self.times = index, image, None, times
+        self.index, self.times = index, times
+        self.image: Any = image  # the frame, then None once written
+        self.data: Any = None  # what the last stage made: blob, scores, output image
 
 
 class _Hud:
     """Running fps and per-stage means over the last frames, for the on-image HUD."""
 
     def __init__(self, window: int = 30) -> None:
-        self.ends = deque(maxlen=window)  # type: deque
-        self.work = {name: deque(maxlen=window) for name in STAGES[:-1]}
+        self.ends: deque = deque(maxlen=window)
+        self.work: Dict[str, deque] = {name: deque(maxlen=window) for name in STAGES[:-1]}
 
     def update(self, frame: _Frame) -> None:
         self.ends.append(frame.times["postprocessed"])
@@ -55,9 +57,10 @@ class Pipeline:
     """One run of a segmenter over a source into open sinks; `run()` fills `report` (default: a new one, in
     memory) and returns it."""
 
-    def __init__(self, segmenter: Segmenter, source: FrameSource, sinks: Sequence[Sink], renderer: Renderer,
+    def __init__(self, segmenter: Segmenter, source: FrameSource, sinks: Iterable[Sink], renderer: Renderer,
                  sync: bool = False, hud: bool = True, max_frames: Optional[int] = None,
-                 stop: Optional[threading.Event] = None, progress: Optional[Callable[[int, Optional[int]], None]] = None,
+                 stop: Optional[threading.Event] = None,
+                 progress: Optional[Callable[[int, Optional[int]], None]] = None,
                  queue_size: int = 1, report: Optional[RunReport] = None) -> None:
         self.segmenter, self.source, self.sinks, self.renderer = segmenter, source, list(sinks), renderer
         self.sync, self.max_frames, self.progress = sync, max_frames, progress
@@ -69,7 +72,7 @@ class Pipeline:
         self.queue_size = queue_size
         self.report = report or RunReport()  # per-frame records, in bounded memory (CSV streamed when asked)
         self.dropped = 0
-        self._errors = []  # type: List[BaseException]
+        self._errors: List[BaseException] = []
         self._index = 0
 
     # -- the stages: each takes a frame, does its work, stamps the boundary ---------------------------------
@@ -178,7 +181,7 @@ class Pipeline:
             outbox.put(_END)
 
     def _run_threaded(self) -> None:
-        queues = [queue.Queue(maxsize=1 if self.source.live else self.queue_size) for _ in range(4)]
+        queues: List[queue.Queue] = [queue.Queue(maxsize=1 if self.source.live else self.queue_size) for _ in range(4)]
         works = [self._preprocess, self._infer, self._postprocess, self._write]
         threads = [threading.Thread(target=self._capture_loop, args=(queues[0],), name="edgeseg-capture")]
         for i, (work, name) in enumerate(zip(works, STAGES[1:])):

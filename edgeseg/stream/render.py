@@ -25,8 +25,8 @@ class Renderer:
                 " and/or ".join(VISUALIZATIONS), ",".join(visualize)))
         self.colors_bgr, self.visualize, self.alpha = colors_bgr, tuple(visualize), alpha
         self._lut = color_lut(colors_bgr)  # made once, not per frame
-        self._scratch = {}  # type: Dict[str, np.ndarray]
-        self._ring = []  # type: List[np.ndarray]
+        self._scratch: Dict[str, np.ndarray] = {}
+        self._ring: List[np.ndarray] = []
         self._next = 0
 
     def _buffer(self, name: str, shape: Tuple[int, ...]) -> np.ndarray:

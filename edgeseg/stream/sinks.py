@@ -44,14 +44,15 @@ class VideoFileSink(Sink):
         except OSError as exc:
             raise ConfigError("{}: cannot write here ({}); choose another --output".format(path, exc.strerror))
         self.path, self.size = path, tuple(size)
-        self._writer = cv2.VideoWriter(self._partial, cv2.VideoWriter_fourcc(*FOURCC[extension]), fps, self.size)
+        fourcc = cv2.VideoWriter_fourcc(*FOURCC[extension])  # type: ignore[attr-defined]  # in OpenCV, not its stubs
+        self._writer: Any = cv2.VideoWriter(self._partial, fourcc, fps, self.size)
         if not self._writer.isOpened():
             os.remove(self._partial)
             raise ConfigError("{}: OpenCV cannot open a {} writer; try an .avi or .mp4 path".format(
                 path, FOURCC[extension]))
         self.frames = 0
         self._checked_size = 0
-        self._failed = None  # type: Optional[str]
+        self._failed: Optional[str] = None
 
     def write(self, frame: np.ndarray) -> None:
         if (frame.shape[1], frame.shape[0]) != self.size:
@@ -147,7 +148,7 @@ class Sinks:
         return self
 
     def __exit__(self, exc_type: Any, *exc: Any) -> None:
-        errors = []  # type: List[Exception]
+        errors: List[Exception] = []
         for sink in self.sinks:
             try:
                 sink.close()
@@ -159,7 +160,7 @@ class Sinks:
 
 def open_sinks(output: Optional[str], display: bool, fps: float, size: Tuple[int, int]) -> Sinks:
     """A video file (known video extension), an image folder (any other path), and/or a window."""
-    sinks = []  # type: List[Sink]
+    sinks: List[Sink] = []
     if output:
         extension = os.path.splitext(output)[1].lower()
         if extension in FOURCC:

@@ -108,11 +108,11 @@ class FrameSource:
     name = ""
     live = False
     fps = DEFAULT_FPS
-    frame_count = None  # type: Optional[int]
+    frame_count: Optional[int] = None
     reconnects = 0
     delivered = 0  # frames read so far
-    ended_early = None  # type: Optional[str]  # why the source ended before its end (truncated, stream lost)
-    _pending = None  # type: Optional[np.ndarray]
+    ended_early: Optional[str] = None  # why the source ended before its end (truncated, stream lost)
+    _pending: Optional[np.ndarray] = None
     _ended = False
 
     def _next_frame(self) -> Optional[np.ndarray]:
@@ -133,9 +133,9 @@ class FrameSource:
         if self._ended:
             return None
         if self._pending is not None:
-            frame, self._pending = self._pending, None
+            pending, self._pending = self._pending, None
             self.delivered += 1
-            return frame
+            return pending
         frame = self._next_frame()
         if frame is None:
             self.close()
@@ -206,7 +206,7 @@ class CaptureSource(FrameSource):
         self._stop = stop or threading.Event()
         self._sleep = sleep or self._stop.wait  # waits the back-off, and returns early on a stop
         self._log = log
-        self._capture = None  # type: Any
+        self._capture: Any = None
         try:
             capture = opener()
         except Exception as exc:  # cv2.error from a backend, or an opener that raises
@@ -217,7 +217,7 @@ class CaptureSource(FrameSource):
             raise SourceError(open_error or "{}: OpenCV cannot open this source; check the codec or device".format(
                 name))
         self._capture = capture
-        self._pending = self._grab()  # type: Optional[np.ndarray]
+        self._pending: Optional[np.ndarray] = self._grab()
         if self._pending is None:
             self.close()
             raise SourceError(decode_error or "{}: opened but no frame decodes; check it is a video OpenCV can read"
@@ -386,7 +386,7 @@ class ImageFolderSource(FrameSource):
             raise SourceError("{}: no image files ({}) in this folder; check the path".format(
                 folder, ", ".join(IMAGE_EXTENSIONS[:5])))
         self.files = list(files)
-        self._bad = set()  # type: Set[str]
+        self._bad: Set[str] = set()
         self._index = 0
         self._pending = self._next_frame()
         if self._pending is None:
@@ -476,7 +476,7 @@ def _camera_source(spec: str, index: int, live_options: dict, log: Log) -> Captu
 
 def _stream_source(spec: str, live_options: dict, log: Log) -> CaptureSource:
     name = redact(spec)
-    params = []  # type: List[int]
+    params: List[int] = []
     for prop in ("CAP_PROP_OPEN_TIMEOUT_MSEC", "CAP_PROP_READ_TIMEOUT_MSEC"):
         if hasattr(cv2, prop):
             params += [getattr(cv2, prop), STREAM_TIMEOUT_MS]

@@ -23,10 +23,10 @@ from ..artifacts import file_sha256, new_artifact
 from ..data.synthetic import render_scene
 from ..errors import ArtifactError, ConfigError
 from ..model_registry import model_entry
+from ..palettes import palette_for, palette_for_names
+from ..preprocess import Preprocessor, PreprocessSpec
 from .models import build_model, model_preprocess
 from .models.weights import load_torch_file
-from ..palettes import palette_for, palette_for_names
-from ..preprocess import PreprocessSpec, Preprocessor
 
 OPSET = 17
 MIN_AGREEMENT = 0.999
@@ -221,7 +221,8 @@ def export(
         parity = check_parity(model, tmp, _parity_inputs(spec), output_kind)
         diff = parity["max_abs_diff"]
         log("parity vs PyTorch on {}: argmax agreement {:.4%}{}".format(
-            parity["runtime"], parity["argmax_agreement"], "" if diff is None else ", max abs diff {:.2e}".format(diff)))
+            parity["runtime"], parity["argmax_agreement"],
+            "" if diff is None else ", max abs diff {:.2e}".format(diff)))
         if parity["argmax_agreement"] < MIN_AGREEMENT:
             raise ArtifactError("{}: ONNX output disagrees with PyTorch (argmax agreement {:.3%} < {:.1%}); "
                                 "nothing written; rerun with --debug and report it".format(

@@ -5,9 +5,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..preprocess import PreprocessSpec
 from ..data.datasets import SegmentationDataset
 from ..data.transforms import Transform
+from ..preprocess import PreprocessSpec
 
 
 class TorchSegmentation(Dataset):

@@ -24,14 +24,14 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from ..artifacts import atomic_path, require_file, write_json_atomic
 from ..data.class_weights import class_weights
 from ..data.datasets import SegmentationDataset, open_dataset
-from .torch_dataset import TorchSegmentation
 from ..data.transforms import BatchMix, train_transforms
 from ..errors import ArtifactError, ConfigError
-from .losses import make_criterion, segmentation_loss
 from ..metrics import ConfusionMatrix
+from ..preprocess import Preprocessor, PreprocessSpec
+from .losses import make_criterion, segmentation_loss
 from .models import build_model, model_preprocess
 from .models.weights import load_state_dict, load_torch_file
-from ..preprocess import PreprocessSpec, Preprocessor
+from .torch_dataset import TorchSegmentation
 
 CHECKPOINT_FORMAT = "edgeseg-checkpoint-1"
 LOG_FIELDS = ("epoch", "step", "lr", "train_loss", "val_miou", "val_pixel_accuracy", "seconds")
@@ -331,7 +331,8 @@ def train(config: TrainConfig, log=print) -> Dict[str, Any]:
                             dict(meta, format=CHECKPOINT_FORMAT, model=inner.state_dict(), epoch=epoch, miou=miou))
         if group.world > 1:
             dist.barrier()
-    summary = {"out": config.out, "epochs_done": last_epoch, "epochs": config.epochs, "steps": step, "best_miou": best if best >= 0 else None,
+    summary = {"out": config.out, "epochs_done": last_epoch, "epochs": config.epochs, "steps": step,
+               "best_miou": best if best >= 0 else None,
                "last": resume_path, "best": os.path.join(config.out, "best.pt") if best >= 0 else None}
     if group.main:
         write_json_atomic(os.path.join(config.out, "summary.json"), summary)

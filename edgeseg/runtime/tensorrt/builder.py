@@ -11,8 +11,15 @@ from ...jetson import board
 from ...quantize import trt_cache
 from ...quantize.lint import QDQ as QDQ_OPS
 from ..base import PRECISIONS, Shape, TensorSpec
-from .compat import (cache_calibrator, capturing_logger, import_tensorrt, last_error, network_flags, numpy_dtype,
-                     strongly_typed_only)
+from .compat import (
+    cache_calibrator,
+    capturing_logger,
+    import_tensorrt,
+    last_error,
+    network_flags,
+    numpy_dtype,
+    strongly_typed_only,
+)
 from .runner import environment
 
 

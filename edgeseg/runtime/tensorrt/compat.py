@@ -42,8 +42,8 @@ def network_flags(trt) -> int:
 
 
 # what a False strongly_typed_only() guarantees exists (tests/test_trt_surface.py checks it per version)
-GUARDS = {"strongly_typed_only": ("FP16", "INT8", "int8_calibrator", "IInt8EntropyCalibrator2", "set_calibration_profile",
-                                  "platform_has_fast_fp16", "platform_has_fast_int8")}
+GUARDS = {"strongly_typed_only": ("FP16", "INT8", "int8_calibrator", "IInt8EntropyCalibrator2",
+                                  "set_calibration_profile", "platform_has_fast_fp16", "platform_has_fast_int8")}
 
 
 def strongly_typed_only(trt) -> bool:

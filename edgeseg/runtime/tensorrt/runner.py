@@ -219,7 +219,8 @@ class TensorRTBackend(Backend):
                 if batch.shape != self._bound_shape:
                     if not self.input_spec.is_dynamic:
                         raise ConfigError("{}: engine takes input shape {}, got {}; resize the input or rebuild "
-                                          "the engine".format(self.path, list(self._bound_shape or ()), list(batch.shape)))
+                                          "the engine".format(self.path, list(self._bound_shape or ()),
+                                                              list(batch.shape)))
                     self._allocate(batch.shape)
                 source = batch
                 if not any(batch is given for given in self._given_inputs):  # not page-locked: copy it once

@@ -38,8 +38,7 @@ from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple, Type, 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models import (MobileNet_V3_Large_Weights, ResNet18_Weights, WeightsEnum, mobilenet_v3_large,
-                                resnet18)
+from torchvision.models import MobileNet_V3_Large_Weights, ResNet18_Weights, WeightsEnum, mobilenet_v3_large, resnet18
 from torchvision.ops.misc import Conv2dNormActivation
 
 from ...errors import ArtifactError

@@ -8,7 +8,6 @@ import torch
 
 from ...errors import ArtifactError
 
-
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -29,7 +28,8 @@ def load_torch_file(path: str, what: str = "weights") -> Any:
 def load_state_dict(path: str) -> Dict[str, torch.Tensor]:
     """A state_dict from `path` (plain, or under 'model'/'state_dict'), loaded with weights_only=True."""
     if not os.path.isfile(path):
-        raise ArtifactError("{}: weights file not found; pass a .pt/.pth path or a torchvision weights name".format(path))
+        raise ArtifactError("{}: weights file not found; pass a .pt/.pth path or a torchvision weights name".format(
+            path))
     state = load_torch_file(path)
     for key in ("model", "state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):

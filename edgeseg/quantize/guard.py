@@ -19,15 +19,23 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import onnx
 from onnxruntime.quantization import CalibrationDataReader
-from onnxruntime.quantization.qdq_loss_debug import (collect_activations, compute_activation_error,
-                                                      compute_weight_error, create_activation_matching,
-                                                      create_weight_matching,
-                                                      modify_model_output_intermediate_tensors)
+from onnxruntime.quantization.qdq_loss_debug import (
+    collect_activations,
+    compute_activation_error,
+    compute_weight_error,
+    create_activation_matching,
+    create_weight_matching,
+    modify_model_output_intermediate_tensors,
+)
 
-from .artifacts import write_json_atomic
-from .evaluate import evaluate
-from .quantize.lint import WEIGHTED
-from .runtime.artifact import open_artifact
+from ..artifacts import write_json_atomic
+from ..evaluate import evaluate
+from ..preprocess import PreprocessSpec
+from ..runtime.artifact import open_artifact
+from .lint import WEIGHTED
+from .manifest import read_manifest
+from .reader import ImageCalibrationReader
+from .stage import requantize
 
 
 def rank_sensitive_ops(fp32_path: str, qdq_path: str, reader: CalibrationDataReader) -> List[Dict[str, Any]]:
@@ -70,7 +78,7 @@ def _change(fp32: Dict[str, Any], int8: Dict[str, Any]) -> Dict[str, Any]:
             "per_class_iou": int8["per_class_iou"], "per_class_change_points": change}
 
 
-def guard(fp32_path: str, int8_paths: Callable[[], Dict[str, str]], requantize: Callable[[Sequence[str]], None],
+def guard(fp32_path: str, int8_paths: Callable[[], Dict[str, str]], requantize: Callable[[Sequence[str]], Any],
           reader: CalibrationDataReader, val: str, ignore_index: Optional[int] = 255, max_drop: float = 1.0,
           limit: Optional[int] = None, max_rounds: int = 6, log=print) -> Dict[str, Any]:
     """Evaluate FP32 and every INT8 model `int8_paths()` names ({SHIPPED key: path}) on `val`; while the
@@ -88,8 +96,8 @@ def guard(fp32_path: str, int8_paths: Callable[[], Dict[str, str]], requantize: 
     log("INT8 accuracy: FP32 mIoU {:.2%}; {} (limit {:.2f} points)".format(fp32["miou"], "; ".join(
         "{} {:.2%}, drop {:.2f}".format(SHIPPED.get(k, k), m["miou"], m["drop_points"]) for k, m in models.items()),
         max_drop))
-    ranked = []  # type: List[Dict[str, Any]]
-    ranked_on = None  # type: Optional[str]
+    ranked: List[Dict[str, Any]] = []
+    ranked_on: Optional[str] = None
     count = 1
     while models[worst]["drop_points"] > max_drop and len(rounds) <= max_rounds:
         if not ranked:
@@ -125,16 +133,14 @@ def guard_calibration(manifest_path: str, val: str, ignore_index: Optional[int] 
     """The guard on a calibration: both shipped INT8 models of the manifest against its FP32 model, the
     sensitivity measured on 8 of its calibration images. Writes the full report to `accuracy.json` beside
     the manifest and each model's figures into the manifest ("accuracy"), and returns the report."""
-    from .quantize import ImageCalibrationReader, read_manifest, requantize
-    from .preprocess import PreprocessSpec
-
     manifest = read_manifest(manifest_path)
     fp32_path = os.path.normpath(os.path.join(manifest["folder"], manifest["model"]["path"]))
     images = [os.path.join(manifest["data_root"], record["path"]) for record in manifest["images"][:8]]
     reader = ImageCalibrationReader(images, PreprocessSpec.from_dict(manifest["preprocess"]), manifest["input_name"])
 
     shipped = {key: manifest["outputs"][key] for key in SHIPPED}  # requantize rewrites these files in place
-    report = guard(fp32_path, lambda: dict(shipped), lambda excluded: requantize(manifest_path, excluded, log=lambda *_: None),
+    report = guard(fp32_path, lambda: dict(shipped),
+                   lambda excluded: requantize(manifest_path, excluded, log=lambda *_: None),
                    reader, val, ignore_index=ignore_index, max_drop=max_drop, limit=limit, log=log)
     write_json_atomic(os.path.join(manifest["folder"], ACCURACY_REPORT), report)
     with open(manifest_path) as f:
@@ -149,7 +155,8 @@ def summary(report: Dict[str, Any], val: str) -> Dict[str, Any]:
     return {"val": val, "passed": report["passed"], "max_drop": report["max_drop"],
             "verdict_model": report["verdict_model"], "drop_points": report["drop_points"],
             "fp32_miou": report["fp32"]["miou"], "float_ops": report["float_ops"], "report": ACCURACY_REPORT,
-            "models": {key: {"miou": m["miou"], "drop_points": m["drop_points"]} for key, m in report["models"].items()}}
+            "models": {key: {"miou": m["miou"], "drop_points": m["drop_points"]}
+                       for key, m in report["models"].items()}}
 
 
 def accuracy_table(report: Dict[str, Any]) -> str:
