@@ -5,7 +5,6 @@ import io
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -14,6 +13,7 @@ import numpy as np
 
 from ..artifacts import file_sha256, write_json_atomic
 from ..errors import ArtifactError, ConfigError, SourceError
+from ..progress import Progress
 from . import collectors
 from .onnx_model import Log, import_quantization
 from .reader import ReaderBase
@@ -53,16 +53,6 @@ class _Slice(ReaderBase):  # type: ignore
         return item
 
 
-def _progress_bar(total: Optional[int], desc: str) -> Any:
-    if not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=False)
-
-
 def compute_ranges(onnx_path: str, reader: Any, method: str = "mse", providers: Optional[Sequence[str]] = None,
                    calibrator_options: Optional[Dict[str, Any]] = None, chunk: int = 1,
                    max_entropy_bins: int = MAX_ENTROPY_BINS, log: Log = print) -> Ranges:
@@ -93,13 +83,12 @@ def compute_ranges_by_method(onnx_path: str, reader: Any, methods: Sequence[str]
     log("collecting {} ranges{} on {} ...".format(
         " and ".join(methods), "" if total is None else " over {} image(s)".format(total),
         ", ".join(providers) if providers else "CPUExecutionProvider"))
-    bar = _progress_bar(total, "calibrating")
+    bar = Progress("img", description="calibrating", total=total)
     seen = [0]
 
     def tick() -> None:
         seen[0] += 1
-        if bar is not None:
-            bar.update(1)
+        bar.advance()
 
     quiet = io.StringIO()  # the calibrators print progress notes of their own to stdout
     with tempfile.TemporaryDirectory(prefix="edgeseg-calib-") as work:
@@ -135,8 +124,7 @@ def compute_ranges_by_method(onnx_path: str, reader: Any, methods: Sequence[str]
                     results[name] = calibrator.compute_data() if collector is None else \
                         collector.ranges() if name == "mse" else collector.compute_collection_result()
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
         by_method = {name: _as_ranges(tensors) for name, tensors in results.items()}
         del calibrator
     log("ranges of {} tensors from {} image(s) in {:.1f} s".format(

@@ -28,6 +28,7 @@ from ..data.transforms import BatchMix, train_transforms
 from ..errors import ArtifactError, ConfigError
 from ..metrics import ConfusionMatrix
 from ..preprocess import Preprocessor, PreprocessSpec
+from ..progress import Progress
 from .losses import make_criterion, segmentation_loss
 from .models import build_model, model_preprocess
 from .models.weights import load_state_dict, load_torch_file
@@ -284,7 +285,8 @@ def train(config: TrainConfig, log=print) -> Dict[str, Any]:
                             drop_last=True, pin_memory=group.device.type == "cuda")
         model.train()
         losses: List[float] = []
-        bar = _progress(steps_per_epoch, "epoch {}/{}".format(epoch, config.epochs), config.progress and group.main)
+        bar = Progress("step", enabled=config.progress and group.main, total=steps_per_epoch,
+                       description="epoch {}/{}".format(epoch, config.epochs))
         for images, labels in loader:
             mixup = mix(images, labels, np.random.default_rng([config.seed, epoch, step, group.rank]))
             if mixup is not None:
@@ -299,13 +301,10 @@ def train(config: TrainConfig, log=print) -> Dict[str, Any]:
             scheduler.step()
             step += 1
             losses.append(float(loss.detach()))
-            if bar is not None:
-                bar.set_postfix(loss="{:.4f}".format(losses[-1]))
-                bar.update(1)
+            bar.advance("loss {:.4f}".format(losses[-1]))
             if len(losses) >= steps_per_epoch:
                 break
-        if bar is not None:
-            bar.close()
+        bar.close()
         if not group.main:
             dist.barrier()
             continue
@@ -339,13 +338,3 @@ def train(config: TrainConfig, log=print) -> Dict[str, Any]:
     if group.world > 1:
         dist.destroy_process_group()
     return summary
-
-
-def _progress(total: int, description: str, enabled: bool):
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=description, leave=False)
