@@ -3,6 +3,7 @@ import argparse
 from typing import Any, Dict
 
 from ..artifacts import check_outputs, write_json_atomic
+from ..runtime.base import PRECISIONS
 from ..runtime.builder import PREPROCESS_CHOICES
 from .arguments import COUNT, INDEX
 from .common import console
@@ -48,7 +49,7 @@ def cmd_build(args: argparse.Namespace) -> None:
 def register(sub, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("build", parents=[common], help="ONNX → TensorRT engine (or ONNX Runtime artifact)")
     p.add_argument("model", help="ONNX model from `edgeseg export`")
-    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), help="default fp16 (or the profile's)")
+    p.add_argument("--precision", choices=PRECISIONS, help="default fp16 (or the profile's)")
     p.add_argument("--calibration", help="manifest from `edgeseg calibrate` (needed for int8)")
     p.add_argument("--dla-core", type=INDEX, help="build for this DLA core, GPU fallback on (Xavier NX: 0 or 1)")
     p.add_argument("--workspace", type=COUNT, help="TensorRT workspace limit in MiB (default 1024)")

@@ -3,6 +3,7 @@ import argparse
 import os
 
 from ..artifacts import check_outputs
+from ..runtime.base import PRECISIONS
 from .arguments import COUNT, INDEX
 from .common import console
 
@@ -36,7 +37,7 @@ def register(sub, common: argparse.ArgumentParser) -> None:
                        help="DeepStream nvinfer + deepstream-app configs, labels and model files")
     p.add_argument("artifact", help="engine, or ONNX model (with its sidecar)")
     p.add_argument("-o", "--output", required=True, help="folder to write (self-contained: copy it to the device)")
-    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), help="ONNX models: nvinfer's build precision "
+    p.add_argument("--precision", choices=PRECISIONS, help="ONNX models: nvinfer's build precision "
                                                                           "(default fp16); engines keep their own")
     p.add_argument("--calibration", help="ONNX + int8: manifest from `edgeseg calibrate` (its TensorRT cache)")
     p.add_argument("--dla-core", type=INDEX, help="ONNX models: run on this DLA core, GPU fallback on")
