@@ -7,6 +7,8 @@ from .errors import ConfigError
 
 
 class ModelEntry(NamedTuple):
+    """How a model is built and exported: its builder module and function, and the exporter's needs."""
+
     module: str
     builder: str
     exporter: str = "torchscript"  # "dynamo" only where the TorchScript exporter cannot (opset 18)
@@ -33,10 +35,12 @@ REGISTRY = {
 
 
 def available_models() -> List[str]:
+    """The model names `train` and `export` take, sorted."""
     return sorted(REGISTRY)
 
 
 def model_entry(name: str) -> ModelEntry:
+    """The entry of model `name`; ConfigError naming the models there are otherwise."""
     if name not in REGISTRY:
         raise ConfigError("unknown model {!r}; available: {}".format(name, ", ".join(available_models())))
     return REGISTRY[name]

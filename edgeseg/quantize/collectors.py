@@ -96,5 +96,6 @@ class Collectors(object):
 
 
 def kwargs_for(function: Callable, candidates: Dict[str, Any]) -> Dict[str, Any]:
+    """The `candidates` this version of an ONNX Runtime `function` takes (its signature changed across versions)."""
     accepted = inspect.signature(function).parameters
     return {key: value for key, value in candidates.items() if key in accepted}

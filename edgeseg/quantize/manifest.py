@@ -14,6 +14,7 @@ from .onnx_model import check_model_input, import_onnx, load_model, ort_version,
 
 
 def image_records(images: Sequence[str], root: str) -> List[Dict[str, str]]:
+    """The manifest's image records: each path relative to `root` (absolute when outside it) and its SHA-256."""
     records = []
     for path in images:
         relative = relative_path(path, root)
@@ -23,6 +24,7 @@ def image_records(images: Sequence[str], root: str) -> List[Dict[str, str]]:
 
 
 def relative_path(path: str, start: str) -> str:
+    """`path` relative to `start`, or absolute where no relative path exists (another drive)."""
     try:
         return os.path.relpath(os.path.abspath(path), os.path.abspath(start))
     except ValueError:  # another drive (Windows)
@@ -109,7 +111,10 @@ def int8_sidecar(model_file: str, parent: str, parent_meta: Dict[str, Any], pare
                   opset=opset, versions=versions)
 
 
-def parent_sidecar(onnx_path: str, model: Any, spec: Optional[PreprocessSpec]) -> Tuple[Dict[str, Any], PreprocessSpec]:
+def parent_sidecar(onnx_path: str, model: Any,
+                   spec: Optional[PreprocessSpec]) -> Tuple[Dict[str, Any], PreprocessSpec]:
+    """The sidecar the INT8 models derive from (the model's own, or a bare model's description) and the
+    preprocessing calibration uses."""
     input_name, dims = check_model_input(model, onnx_path)
     sidecar = read_sidecar(onnx_path)
     chosen = _spec_for(onnx_path, sidecar, spec, dims)
@@ -127,6 +132,7 @@ def parent_sidecar(onnx_path: str, model: Any, spec: Optional[PreprocessSpec]) -
 
 
 def model_stem(onnx_path: str) -> str:
+    """The model file's name without `.onnx`: the stem of every file calibration writes for it."""
     name = os.path.basename(onnx_path)
     return name[:-len(".onnx")] if name.lower().endswith(".onnx") else os.path.splitext(name)[0]
 

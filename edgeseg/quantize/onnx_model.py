@@ -10,6 +10,7 @@ OP_TYPES = ("Conv", "Gemm", "MatMul")  # quantized for ONNX Runtime
 
 
 def import_onnx():
+    """The onnx package, or a ConfigError saying what to install."""
     try:
         import onnx
     except ImportError:
@@ -18,6 +19,7 @@ def import_onnx():
 
 
 def import_quantization():
+    """onnxruntime.quantization, or a ConfigError saying what to install."""
     try:
         from onnxruntime import quantization
     except ImportError as exc:
@@ -27,6 +29,7 @@ def import_quantization():
 
 
 def load_model(path: str):
+    """The ONNX model at `path`; one-line errors for a missing or unreadable file."""
     onnx = import_onnx()
     require_file(path, "model", "check the path, or export one with `edgeseg export`")
     try:
@@ -61,6 +64,7 @@ def check_model_input(model_or_path: Any, name: str = "") -> Tuple[str, List[int
 
 
 def tensor_names(model) -> Set[str]:
+    """Every tensor name the graph uses: inputs, outputs and node inputs and outputs."""
     names = set(v.name for v in model.graph.input) | set(v.name for v in model.graph.output)
     for node in model.graph.node:
         names.update(n for n in node.input if n)
@@ -75,6 +79,7 @@ def quantizable_nodes(onnx_path: str, op_types: Sequence[str] = OP_TYPES) -> Lis
 
 
 def ort_version() -> str:
+    """The installed onnxruntime's version, for records ("absent" without it)."""
     try:
         import onnxruntime
         return onnxruntime.__version__

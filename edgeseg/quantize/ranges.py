@@ -26,6 +26,8 @@ MAX_ENTROPY_BINS = 256    # cap on histogram bins before ONNX Runtime's (pure Py
 
 
 def calibration_method(method: str):
+    """ONNX Runtime's CalibrationMethod for `method` (mse runs its histogram calibrator with our collector);
+    ConfigError for an unknown name."""
     quantization = import_quantization()
     key = method.lower()
     table = {"minmax": quantization.CalibrationMethod.MinMax, "entropy": quantization.CalibrationMethod.Entropy,
