@@ -1,10 +1,12 @@
 """The one interface every runtime implements (after Polygraphy's runners)."""
-from typing import Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 
 PRECISIONS = ("fp32", "fp16", "int8")  # what `edgeseg build` makes and a profile may ask for
 Shape = Tuple[int, ...]
+# One inference's phases, "h2d", "compute" and "d2h", each (start, end) in ms since phase timing began.
+PhaseTimes = Dict[str, Tuple[float, float]]
 
 # Buffers per ring where host buffers are reused frame after frame: `edgeseg run` holds at most three
 # frames' data of one kind at once (one in a stage, one queued, one in the next stage).
@@ -57,6 +59,17 @@ class Backend:
         """A new host array of `shape` and the input's dtype for a preprocessor to fill; `infer` takes it
         without copying where the runtime can (TensorRT: page-locked memory)."""
         return np.empty(shape, self.input_spec.dtype)
+
+    def time_phases(self, on: bool = True) -> bool:
+        """Turn phase timing on (or off): then each `infer` records when its host-to-device copy, compute and
+        device-to-host copy ran, read by `phase_times()`. Off by default, so the frame path pays nothing.
+        False when the runtime has no separate copies (ONNX Runtime: one `run` call does it all, and the
+        caller times `infer` as compute)."""
+        return False
+
+    def phase_times(self) -> PhaseTimes:
+        """The last `infer`'s phases, while `time_phases()` is on and returned True."""
+        return {}
 
     def close(self) -> None:
         """Release the runtime's resources; safe to call twice."""

@@ -51,6 +51,8 @@ class OnnxRuntimeBackend(Backend):
 
     `threads` sets intra-op threads (0: ONNX Runtime's default); `spinning=False` stops idle
     worker threads from busy-waiting, which matters when several sessions share two cores.
+    No phase timing (`time_phases` is False): one `run` call copies, computes and copies back (on the CUDA
+    and TensorRT EPs too), so `edgeseg bench` reports its time as compute, with no H2D or D2H.
     """
 
     name = "onnxruntime"

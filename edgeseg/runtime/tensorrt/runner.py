@@ -9,7 +9,7 @@ import numpy as np
 
 from ...artifacts import require_file
 from ...errors import ArtifactError, ConfigError
-from ..base import IN_FLIGHT, Backend, TensorSpec
+from ..base import IN_FLIGHT, Backend, PhaseTimes, TensorSpec
 from .compat import capturing_logger, import_tensorrt, last_error, numpy_dtype
 
 REBUILD = "rebuild it on this device with `edgeseg build MODEL.onnx`"
@@ -81,6 +81,13 @@ def check_engine_compatible(sidecar: Dict[str, Any], engine_path: str) -> None:
             engine_path, _device_text(*built), _device_text(*here), REBUILD))
 
 
+def _phases(events: List[Any]) -> PhaseTimes:
+    """(start, end) in ms since the zero event of each phase the events (zero, start, after H2D, after
+    execution, after D2H; all reached) bracket."""
+    marks = [events[0].time_till(e) for e in events[1:]]
+    return {"h2d": (marks[0], marks[1]), "compute": (marks[1], marks[2]), "d2h": (marks[2], marks[3])}
+
+
 class TensorRTBackend(Backend):
     """A serialized TensorRT engine run through pycuda on CUDA device 0's primary context.
 
@@ -88,6 +95,7 @@ class TensorRTBackend(Backend):
     `close` (calls are serialized by a lock). Buffers are allocated once per input shape. The input is copied to
     the device straight from a page-locked buffer that `input_buffer` handed out (else once into one),
     and the output is returned in the next of a ring of IN_FLIGHT page-locked buffers, without a copy.
+    With `time_phases()` on, CUDA events on the stream time the H2D copy, the execution and the D2H copy.
     """
 
     name = "tensorrt"
@@ -111,6 +119,8 @@ class TensorRTBackend(Backend):
         self._next_output = 0
         self._given_inputs: List[np.ndarray] = []  # page-locked buffers from input_buffer
         self._bound_shape: Optional[Shape] = None
+        self._events: Optional[List[Any]] = None  # while timing: zero, start, after H2D, after execution, after D2H
+        self._phases: PhaseTimes = {}
         self._description = self.name
 
     def open(self) -> "TensorRTBackend":
@@ -226,16 +236,46 @@ class TensorRTBackend(Backend):
                 if not any(batch is given for given in self._given_inputs):  # not page-locked: copy it once
                     np.copyto(self._host_input, batch, casting="same_kind")
                     source = self._host_input
+                events = self._events
+                if events:
+                    events[1].record(self._stream)
                 cuda.memcpy_htod_async(self._device[self._input], source, self._stream)
+                if events:
+                    events[2].record(self._stream)
                 if not self._context.execute_async_v3(self._stream.handle):
                     raise RuntimeError("{}: TensorRT execution failed ({})".format(self.path, last_error(self._log)))
+                if events:
+                    events[3].record(self._stream)
                 output = self._host_outputs[self._next_output]
                 self._next_output = (self._next_output + 1) % len(self._host_outputs)
                 cuda.memcpy_dtoh_async(output, self._device[self._output], self._stream)
+                if events:
+                    events[4].record(self._stream)
                 self._stream.synchronize()
+                if events:
+                    self._phases = _phases(events)
                 return output
             finally:
                 cuda.Context.pop()
+
+    def time_phases(self, on: bool = True) -> bool:
+        """Opt-in phase timing: while on, `infer` records CUDA events around its H2D copy, execution and D2H
+        copy, and `phase_times()` gives them in ms since this call turned it on (pycuda's Event.time_till)."""
+        if self._context is None:
+            raise ConfigError("{}: backend is not open; call open() first".format(self.path))
+        with self._lock:
+            self._cuda_context.push()
+            try:
+                self._events = [self._cuda.Event() for _ in range(5)] if on else None
+                if self._events:
+                    self._events[0].record(self._stream)
+                self._phases = {}
+            finally:
+                self._cuda.Context.pop()
+        return True
+
+    def phase_times(self) -> PhaseTimes:
+        return dict(self._phases)
 
     def _free_buffers(self) -> None:
         for allocation in self._device:
@@ -258,7 +298,7 @@ class TensorRTBackend(Backend):
             try:
                 self._free_buffers()
                 self._given_inputs = []
-                self._stream = self._context = self._engine = self._runtime = None
+                self._events = self._stream = self._context = self._engine = self._runtime = None
             finally:
                 self._cuda_context.detach()  # releases it and pops it off this thread's context stack
                 self._cuda_context = None

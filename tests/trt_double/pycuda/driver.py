@@ -25,6 +25,14 @@ in order when its `synchronize()` is called, and a copy reads its source then (a
 page-locked memory does), not when it was enqueued. stream=None is pycuda's default (handle 0, CUDA's
 legacy NULL stream, which waits for the work of every other stream): here the other streams' pending
 work runs first and the copy then runs at once.
+
+Time is a simulated device clock (CLOCK_MS, test-only): each work item advances it by DURATIONS_MS[kind]
+when it runs ("htod", "dtoh", and the TensorRT double's "execute"; 0 unless a test sets them), so work
+takes known times. Events follow pycuda's Event: `Event(flags=0)` needs a current context; `record(stream
+=None)` enqueues the recording point and returns self; the event is reached (stamped with the clock) when
+the stream's work before it has run; `synchronize()` runs that work and returns self; `query()`;
+`end.time_since(start)` and `start.time_till(end)` in ms raise LogicError unless both events were reached
+(and were made without event_flags.DISABLE_TIMING).
 """
 import itertools
 import os
@@ -39,6 +47,8 @@ MEMORY = {}  # address -> uint8 buffer ("device memory")
 RETAINS = {}  # device ordinal -> primary-context retains not yet released
 STREAMS = weakref.WeakValueDictionary()  # handle -> Stream
 LEAKED_PINNED = []  # "dead context" or "out-of-thread context": page-locked arrays pycuda could not free
+CLOCK_MS = [0.0]  # the simulated device clock
+DURATIONS_MS = {"htod": 0.0, "dtoh": 0.0, "execute": 0.0}  # what each kind of work takes on that clock
 _ADDRESSES = itertools.count(0x7F0000000000, 0x100000)
 _THREAD = threading.local()
 _INITIALIZED = []
@@ -184,10 +194,13 @@ class Stream:
         return not self.pending
 
 
-def enqueue(stream_handle, work):
+def enqueue(stream_handle, work, kind=None):
     """Run `work` (a callable) on the stream with this handle: at its synchronize(), after the work
     already queued there; handle 0 (the legacy NULL stream) runs every stream's pending work, then `work`.
-    False for a handle that is no stream (an invalid stream: CUDA's error, TensorRT's False)."""
+    Running it advances CLOCK_MS by DURATIONS_MS[kind]. False for a handle that is no stream (an invalid
+    stream: CUDA's error, TensorRT's False)."""
+    if kind is not None:
+        work = _timed(work, kind)
     handle = int(stream_handle)
     if handle == 0:
         for stream in list(STREAMS.values()):
@@ -199,6 +212,60 @@ def enqueue(stream_handle, work):
         return False
     stream.pending.append(work)
     return True
+
+
+def _timed(work, kind):
+    def run():
+        work()
+        CLOCK_MS[0] += DURATIONS_MS[kind]
+
+    return run
+
+
+class event_flags:  # noqa: N801 (pycuda's name)
+    DEFAULT, BLOCKING_SYNC, DISABLE_TIMING, INTERPROCESS = 0, 1, 2, 4
+
+
+class Event:
+    def __init__(self, flags=0):
+        _current("cuEventCreate")
+        self._flags = flags
+        self._stamp = None  # the work that stamps it, while queued
+        self._reached = None  # CLOCK_MS when reached
+
+    def record(self, stream=None):
+        _current("cuEventRecord")
+        CALLS.append("Event.record")
+        self._reached = None
+
+        def stamp():
+            self._reached = CLOCK_MS[0]
+
+        self._stamp = stamp
+        if not enqueue(0 if stream is None else stream.handle, stamp):
+            raise LogicError("cuEventRecord failed: invalid resource handle (test double)")
+        return self
+
+    def synchronize(self):
+        for stream in list(STREAMS.values()):
+            while self._reached is None and self._stamp in stream.pending:
+                stream.pending.pop(0)()
+        return self
+
+    def query(self):
+        return self._reached is not None
+
+    def time_since(self, event):
+        """ms from `event` to self: end.time_since(start)."""
+        for e in (self, event):
+            if e._reached is None or e._flags & event_flags.DISABLE_TIMING:
+                raise LogicError("cuEventElapsedTime failed: invalid value (test double: an event not reached "
+                                 "or made without timing)")
+        return self._reached - event._reached
+
+    def time_till(self, event):
+        """ms from self to `event`: start.time_till(end)."""
+        return event.time_since(self)
 
 
 def mem_alloc(nbytes):
@@ -238,7 +305,7 @@ def memcpy_htod_async(dest, src, stream=None):
         data = source.reshape(-1, order="A").view(np.uint8)
         MEMORY[address][:data.size] = data
 
-    if not enqueue(0 if stream is None else stream.handle, copy):
+    if not enqueue(0 if stream is None else stream.handle, copy, "htod"):
         raise LogicError("cuMemcpyHtoDAsync failed: invalid stream (test double)")
 
 
@@ -250,5 +317,5 @@ def memcpy_dtoh_async(dest, src, stream=None):
     def copy():
         view[:] = MEMORY[address][:view.size]
 
-    if not enqueue(0 if stream is None else stream.handle, copy):
+    if not enqueue(0 if stream is None else stream.handle, copy, "dtoh"):
         raise LogicError("cuMemcpyDtoHAsync failed: invalid stream (test double)")

@@ -538,7 +538,7 @@ class IExecutionContext(_Pybind):
                 any(t["name"] not in self._addresses for t in self._engine._io):
             return False  # an input shape or a tensor address was never set
         addresses, shapes = dict(self._addresses), dict(self._shapes)  # bound now, as TensorRT binds at enqueue
-        return driver.enqueue(stream_handle, lambda: self._execute(addresses, shapes))
+        return driver.enqueue(stream_handle, lambda: self._execute(addresses, shapes), "execute")
 
     def _execute(self, addresses, shapes):
         from pycuda import driver
