@@ -1,5 +1,6 @@
 """`edgeseg export-deepstream`: a DeepStream nvinfer config for semantic segmentation, its labels file,
-the model files it names, and a deepstream-app config for a file, camera or stream source.
+the model files it names, a deepstream-app config for a file, camera or stream source, and seg_probe.py
+(edgeseg/deploy/seg_probe.py, its settings filled in), a pyds sample printing each frame's class shares.
 
 nvinfer computes its input as y = net-scale-factor * (x - offsets[c]) with ONE scale for all channels;
 edgeseg divides by a per-channel std. The scale written is the usual one (1 / (255 * mean std)), and
@@ -22,6 +23,7 @@ COLOR_FORMAT = {"rgb": 0, "bgr": 1}
 INFER_CONFIG = "config_infer_primary.txt"
 APP_CONFIG = "deepstream_app_config.txt"
 LABELS = "labels.txt"
+PROBE_SAMPLE = "seg_probe.py"
 CAMERA_DEFAULT = (1280, 720, 30)
 Section = List[Tuple[str, Any]]
 
@@ -258,6 +260,19 @@ def app_sections(facts: ArtifactFacts, source: str, save_video: Optional[str], n
     ]
 
 
+def probe_sample(num_classes: int, muxer_size: Tuple[int, int], source: str) -> bytes:
+    """seg_probe.py's source with its settings block written for this export."""
+    from . import seg_probe
+
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "seg_probe.py")) as f:
+        head, rest = f.read().split(seg_probe.SETTINGS_BEGIN)
+    tail = rest.split(seg_probe.SETTINGS_END)[1]
+    settings = [("INFER_CONFIG", INFER_CONFIG), ("LABELS_FILE", LABELS), ("NUM_CLASSES", num_classes),
+                ("MUXER_SIZE", tuple(muxer_size)), ("SOURCE", redact(source))]
+    block = "".join("{} = {!r}\n".format(name, value) for name, value in settings)
+    return (head + seg_probe.SETTINGS_BEGIN + block + seg_probe.SETTINGS_END + tail).encode("utf-8")
+
+
 def export_deepstream(path: str, out_dir: str, precision: Optional[str] = None, calibration: Optional[str] = None,
                       dla_core: Optional[int] = None, source: str = "csi://0",
                       save_video: Optional[str] = None) -> Dict[str, Any]:
@@ -265,7 +280,7 @@ def export_deepstream(path: str, out_dir: str, precision: Optional[str] = None, 
 
     An engine keeps its own precision and DLA core; an ONNX model is built by nvinfer at `precision`
     (default fp16; int8 from a `calibration` manifest's TensorRT cache, or a Q/DQ model as it is).
-    Returns {"folder", "files", "app_config", "infer_config", "notes"}.
+    Returns {"folder", "files", "app_config", "infer_config", "probe_sample", "precision", "notes"}.
     """
     facts = describe(path)
     if facts.ort_optimized or facts.runtime == "onnxruntime":
@@ -305,11 +320,15 @@ def export_deepstream(path: str, out_dir: str, precision: Optional[str] = None, 
         if os.path.abspath(target) != os.path.abspath(source_path):
             copy_file_atomic(source_path, target)
         written.append(target)
+    muxer, source0 = dict(dict(app)["streammux"]), dict(dict(app)["source0"])
     outputs = sorted(plan.written.items()) + [(LABELS, facts.labels_file()),
                (INFER_CONFIG, _render(header, nvinfer_sections(facts, plan))),
-               (APP_CONFIG, _render(app_header, app))]
+               (APP_CONFIG, _render(app_header, app)),
+               (PROBE_SAMPLE, probe_sample(len(facts.classes), (muxer["width"], muxer["height"]),
+                                          source0.get("uri") or source.strip()))]
     for name, data in outputs:
         write_bytes_atomic(os.path.join(out_dir, name), data)
         written.append(os.path.join(out_dir, name))
     return {"folder": out_dir, "files": written, "infer_config": os.path.join(out_dir, INFER_CONFIG),
-            "app_config": os.path.join(out_dir, APP_CONFIG), "precision": plan.precision, "notes": plan.notes}
+            "app_config": os.path.join(out_dir, APP_CONFIG), "probe_sample": os.path.join(out_dir, PROBE_SAMPLE),
+            "precision": plan.precision, "notes": plan.notes}
