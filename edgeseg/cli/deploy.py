@@ -9,16 +9,17 @@ from .common import console
 
 
 def cmd_export_deepstream(args: argparse.Namespace) -> None:
-    from ..deploy.deepstream import export_deepstream
+    from ..deploy.deepstream import PROBE_SAMPLE, export_deepstream
 
     check_outputs(folders=[args.output], inputs=[args.artifact, args.calibration])
     result = export_deepstream(args.artifact, args.output, precision=args.precision, calibration=args.calibration,
                                dla_core=args.dla_core, source=args.source, save_video=args.save_video)
     for note in result["notes"]:
         print("note: " + note)
-    console.say("wrote {} files to {} ({}); on the device: cd {} && deepstream-app -c {}".format(
-        len(result["files"]), result["folder"], result["precision"], result["folder"],
-        os.path.basename(result["app_config"])))
+    console.say("wrote {} files to {} ({}); on the device: cd {} && deepstream-app -c {} (or python3 {}, which "
+                "prints each frame's class shares)".format(len(result["files"]), result["folder"], result["precision"],
+                                                           result["folder"], os.path.basename(result["app_config"]),
+                                                           PROBE_SAMPLE))
 
 
 def cmd_export_triton(args: argparse.Namespace) -> None:
