@@ -9,7 +9,9 @@ The pipelines are jetson-inference's (jetson-utils gstDecoder/gstEncoder). Where
 installed (a Jetson: nvv4l2decoder, nvv4l2h264enc, nvvidconv) they replace the software ones, element by
 element; SWAP is that one table, and nothing else differs between the two variants. A decoded stream's
 size and frame rate are read from the caps gst-launch-1.0 -v reports for its fdsink, so none needs giving;
-width and height, when given, scale every frame to that size.
+width and height, when given, scale every frame to that size. An RTP output is sent at its frame rate (udpsink
+syncs to the frames' timestamps): a video file processed faster than real time, sent in bursts, overflows a
+receiver's socket buffer and loses frames.
 
 Python 3.8 and numpy >= 1.17; no torch.
 """
@@ -185,7 +187,7 @@ def encode_pipeline(uri: str, fps: float, size: Tuple[int, int], codec: str = "h
     encoder = pick("encode " + codec, hardware).format(bps=bps, kbps=max(1, bps // 1000))
     if uri.lower().startswith("rtp://"):
         _, host, port = _parse_uri(uri)
-        tail = "{} ! udpsink host={} port={} sync=false auto-multicast=true".format(RTP[codec][2], host, port)
+        tail = "{} ! udpsink host={} port={} auto-multicast=true".format(RTP[codec][2], host, port)
     else:
         extension = os.path.splitext(uri)[1].lower()
         if extension not in MUXERS:
