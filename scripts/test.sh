@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup_env.sh
+./scripts/setup_gstreamer.sh
 eval "$(./scripts/setup_py38.sh)"
 echo "lint: ruff check; types: mypy edgeseg" >&2
 .venv/bin/ruff check --quiet edgeseg tests scripts benchmarks

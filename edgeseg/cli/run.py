@@ -9,18 +9,21 @@ from ..artifacts import check_outputs
 from ..profiling import format_table
 from ..progress import Progress
 from ..report.run_report import RunReport
-from .arguments import COUNT, FRACTION, visualizations
+from .arguments import COUNT, FRACTION, INDEX, visualizations
 from .common import console, open_segmenter
 
 
 def cmd_run(args: argparse.Namespace) -> None:
+    from ..stream.gst import StreamOptions
     from ..stream.loop import run
     from ..stream.sinks import FOURCC as VIDEO_EXTENSIONS
     from ..stream.sinks import WindowSink
 
     video = args.output and os.path.splitext(args.output)[1].lower() in VIDEO_EXTENSIONS
+    folder = args.output and not video and "://" not in args.output  # not a stream (rtp://)
     check_outputs(files=([args.output] if video else []) + (RunReport.files(args.report) if args.report else []),
-                  folders=[] if video else [args.output], inputs=[args.artifact, args.source])
+                  folders=[args.output] if folder else [], inputs=[args.artifact, args.source])
+    stream = StreamOptions(args.input_codec, args.input_rtsp_latency, args.output_codec, args.bitrate)
     if not args.no_display and not WindowSink.available():
         console.note("no display (or OpenCV without GUI): not showing a window; --output saves the overlay")
     stop = threading.Event()
@@ -31,7 +34,7 @@ def cmd_run(args: argparse.Namespace) -> None:
             report = run(segmenter, args.source, output=args.output, display=not args.no_display, alpha=args.alpha,
                          max_frames=args.max_frames, progress=progress, sync=args.sync,
                          visualize=args.visualize, hud=not args.no_hud, loop=args.loop, stop=stop,
-                         report_path=args.report, log=console.note)
+                         report_path=args.report, log=console.note, stream=stream)
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
@@ -76,4 +79,16 @@ def register(sub, common: argparse.ArgumentParser, model: argparse.ArgumentParse
     p.add_argument("--sync", action="store_true", help="run the stages one after another (for comparison)")
     p.add_argument("--loop", action="store_true", help="restart a video file at its end (long benchmarks)")
     p.add_argument("--max-frames", type=COUNT, help="stop after this many frames")
+    # GStreamer codecs and streams (stream/gst.py), named and defaulted as segnet's
+    from ..stream.gst import DEFAULT_BITRATE, DEFAULT_RTSP_LATENCY, INPUT_CODECS, OUTPUT_CODECS
+    p.add_argument("--input-codec", choices=INPUT_CODECS,
+                   help="decode the source with GStreamer as this codec: required for rtp://@:PORT, optional "
+                        "for rtsp:// and video files (default: none, OpenCV decodes)")
+    p.add_argument("--input-rtsp-latency", type=INDEX, default=DEFAULT_RTSP_LATENCY,
+                   help="rtspsrc jitter buffer in ms, with --input-codec (default {})".format(DEFAULT_RTSP_LATENCY))
+    p.add_argument("--output-codec", choices=OUTPUT_CODECS,
+                   help="encode --output with GStreamer as this codec: a video file or rtp://HOST:PORT "
+                        "(default: h264 for rtp://; OpenCV writes files)")
+    p.add_argument("--bitrate", type=COUNT, default=DEFAULT_BITRATE,
+                   help="GStreamer encoder bitrate in bits per second (default {})".format(DEFAULT_BITRATE))
     p.set_defaults(func=cmd_run)

@@ -8,6 +8,7 @@ from ..jetson.clocks import jetson_clocks_active
 from ..jetson.tegrastats import TegraStats, fps_per_watt
 from ..report.run_report import RunReport
 from ..runtime.artifact import Segmenter
+from .gst import StreamOptions
 from .pipeline import Pipeline
 from .render import Renderer
 from .sinks import open_sinks
@@ -29,20 +30,21 @@ def run(
     stop: Optional[threading.Event] = None,
     report_path: Optional[str] = None,
     log=print,
+    stream: Optional[StreamOptions] = None,
 ) -> RunReport:
     """Segment `source` into `output` (video file or image folder) and/or a window; returns the report. With
     `report_path` (REPORT.json) its per-frame CSV is written as frames complete; `report.write()` writes the
-    JSON and the plot."""
+    JSON and the plot. `stream` carries the codec flags (stream/gst.py)."""
     renderer = Renderer(segmenter.palette.bgr_array(), visualize, alpha)
     stop = stop or threading.Event()
     report = RunReport(report_path)
-    frames = open_source(source, loop=loop, log=log, stop=stop)
+    frames = open_source(source, loop=loop, log=log, stop=stop, stream=stream)
     try:
         first = frames.peek()
         if first is None:
             raise SourceError("{}: delivered no frame".format(frames.name))
         width = first.shape[1] * len(renderer.visualize)
-        with open_sinks(output, display, frames.fps, (width, first.shape[0])) as sinks:
+        with open_sinks(output, display, frames.fps, (width, first.shape[0]), stream) as sinks:
             pipeline = Pipeline(segmenter, frames, sinks, renderer, sync=sync, hud=hud, max_frames=max_frames,
                                 stop=stop, progress=progress, report=report)
             with TegraStats() as power:  # a no-op off a Jetson

@@ -1,13 +1,16 @@
 """Frame sinks: a video file (written atomically), an image folder, an on-screen window; `open_sinks` opens
 a run's and closes them all when it ends."""
 import os
-from typing import Any, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
 from ..artifacts import partial_path, remove_partials
 from ..errors import ConfigError, SinkError
+
+if TYPE_CHECKING:
+    from .gst import StreamOptions
 
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
 
@@ -158,12 +161,18 @@ class Sinks:
             raise errors[0]
 
 
-def open_sinks(output: Optional[str], display: bool, fps: float, size: Tuple[int, int]) -> Sinks:
-    """A video file (known video extension), an image folder (any other path), and/or a window."""
+def open_sinks(output: Optional[str], display: bool, fps: float, size: Tuple[int, int],
+               stream: Optional["StreamOptions"] = None) -> Sinks:
+    """A video file (known video extension), an image folder (any other path), and/or a window; rtp:// and,
+    with `stream`'s --output-codec, any output go to GStreamer (stream/gst.py)."""
     sinks: List[Sink] = []
     if output:
+        from .gst import gst_output
         extension = os.path.splitext(output)[1].lower()
-        if extension in FOURCC:
+        encoded = gst_output(output, fps, size, stream)
+        if encoded is not None:
+            sinks.append(encoded)
+        elif extension in FOURCC:
             sinks.append(VideoFileSink(output, fps, size))
         elif not extension or os.path.isdir(output):
             sinks.append(ImageFolderSink(output))

@@ -30,7 +30,7 @@ import os
 import re
 import sys
 import threading
-from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 import cv2
 import numpy as np
@@ -38,6 +38,9 @@ import numpy as np
 from ..envinfo import gstreamer_enabled
 from ..errors import SourceError, redact
 from ..imageio import IMAGE_EXTENSIONS, decode_bgr8, is_image_name, to_bgr8
+
+if TYPE_CHECKING:
+    from .gst import StreamOptions
 
 Log = Callable[[str], Any]
 
@@ -497,14 +500,20 @@ def open_source(
     fps: Optional[float] = None,
     log: Log = print,
     stop: Optional[threading.Event] = None,
+    stream: Optional["StreamOptions"] = None,
 ) -> FrameSource:
     """The FrameSource for `spec` (see the module docstring for the rules); SourceError if it cannot open.
 
     `loop` restarts a video file or image folder at its end; `reconnect_attempts`, `backoff_s` and
     `max_backoff_s` govern live sources, and setting `stop` ends their back-off at once; `fps` overrides the
-    reported frame rate (image folders: 30).
+    reported frame rate (image folders: 30); `stream` (--input-codec, ...) sends rtp:// and codec-asked inputs
+    to GStreamer (stream/gst.py).
     """
     spec = str(spec)
+    from .gst import gst_input
+    decoded = gst_input(spec, stream, loop)
+    if decoded is not None:
+        return decoded
     live_options = {"reconnect_attempts": reconnect_attempts, "backoff_s": backoff_s,
                     "max_backoff_s": max_backoff_s, "fps": fps, "stop": stop}
     if " ! " in spec:
