@@ -38,6 +38,7 @@ import numpy as np
 from ..envinfo import gstreamer_enabled
 from ..errors import SourceError, redact
 from ..imageio import IMAGE_EXTENSIONS, decode_bgr8, is_image_name, to_bgr8
+from .uri import natural_key, parse_input
 
 Log = Callable[[str], Any]
 
@@ -47,7 +48,6 @@ STREAM_TIMEOUT_MS = 10000  # FFmpeg open/read timeout for stream URLs, where Ope
 
 _DEV_VIDEO_RE = re.compile(r"^/dev/video(\d+)$")
 _CSI_RE = re.compile(r"^csi://(\d+)(?:\?(.*))?$", re.IGNORECASE)
-_NATURAL_RE = re.compile(r"(\d+)")
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -86,11 +86,6 @@ def _capture(target: Union[str, int], api: Optional[int] = None, params: Optiona
         except (TypeError, cv2.error):  # OpenCV < 4.5.2 has no params overload
             pass
     return cv2.VideoCapture(target, api)
-
-
-def _natural_key(name: str) -> List[Any]:
-    return [(0, int(part), part) if part.isdigit() else (1, 0, part.lower())
-            for part in _NATURAL_RE.split(name) if part]
 
 
 # ------------------------------------------------------------------------------------ interface
@@ -381,7 +376,7 @@ class ImageFolderSource(FrameSource):
                     folder, exc.strerror or exc))
             names = [n for n in names if is_image_name(n)
                      and os.path.isfile(os.path.join(folder, n))]
-            files = [os.path.join(folder, n) for n in sorted(names, key=_natural_key)]
+            files = [os.path.join(folder, n) for n in sorted(names, key=natural_key)]
         if not files:
             raise SourceError("{}: no image files ({}) in this folder; check the path".format(
                 folder, ", ".join(IMAGE_EXTENSIONS[:5])))
@@ -504,7 +499,10 @@ def open_source(
     `max_backoff_s` govern live sources, and setting `stop` ends their back-off at once; `fps` overrides the
     reported frame rate (image folders: 30).
     """
-    spec = str(spec)
+    parsed = parse_input(spec)  # file://, v4l2://, globs; rtp:// and display:// refused
+    if parsed.files is not None:
+        return ImageFolderSource(parsed.spec, fps=fps, loop=loop, log=log, files=parsed.files)
+    spec = parsed.spec
     live_options = {"reconnect_attempts": reconnect_attempts, "backoff_s": backoff_s,
                     "max_backoff_s": max_backoff_s, "fps": fps, "stop": stop}
     if " ! " in spec:
