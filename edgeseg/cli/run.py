@@ -10,6 +10,7 @@ from ..artifacts import check_outputs
 from ..errors import ConfigError
 from ..profiling import format_table
 from ..progress import Progress
+from ..report.class_shares import format_shares
 from ..report.run_report import RunReport
 from .arguments import COUNT, LOOPS, POSITIVE, alpha, filter_mode, late_positionals, visualizations
 from .common import console, open_segmenter
@@ -90,6 +91,8 @@ def print_summary(report: RunReport) -> None:
     if report.get("source_ended_early"):
         print("warning: {}: {}".format(report["source"], report["source_ended_early"]), file=sys.stderr)
     print("throughput {:.1f} fps{}".format(report["fps"], " (stopped early)" if report["interrupted"] else ""))
+    if report.get("class_shares"):
+        print(format_shares(report["class_shares"]))
     jetson = report.get("jetson")
     if jetson and jetson["tegrastats"]:
         print("Jetson: {:.1f} W mean input power, {:.2f} fps/W, GPU {:.0f}% mean, nvpmodel {}, jetson_clocks {}".format(

@@ -6,7 +6,7 @@ import numpy as np
 
 
 class ClassShares:
-    """Pixels per class id over every class map added; `summary()` for the report, `table()` to print."""
+    """Pixels per class id over every class map added; `summary()` for the report (`format_shares` prints it)."""
 
     def __init__(self, names: Sequence[str]) -> None:
         self.names = list(names)
@@ -26,10 +26,11 @@ class ClassShares:
                                 "pixels": count, "share": count / total if total else 0.0})
         return {"frames": self.frames, "pixels": total, "classes": classes}
 
-    def table(self) -> str:
-        """ID, name, pixels and percentage per class, as segnet's --stats prints them (for the whole run)."""
-        lines = [" ID  class name            pixels        %"]
-        for row in self.summary()["classes"]:
-            lines.append(" {:>2d}  {:<18s} {:>10d}  {:>6.2f}".format(row["id"], str(row["name"]), row["pixels"],
-                                                                   100 * row["share"]))
-        return "\n".join(lines)
+
+def format_shares(summary: Dict[str, Any]) -> str:
+    """ID, name, pixels and percentage per class, as segnet's --stats prints them (here for the whole run)."""
+    lines = ["class shares over {} frames".format(summary["frames"]), " ID  class name            pixels        %"]
+    for row in summary["classes"]:
+        lines.append(" {:>2d}  {:<18s} {:>10d}  {:>6.2f}".format(row["id"], str(row["name"]), row["pixels"],
+                                                               100 * row["share"]))
+    return "\n".join(lines)
