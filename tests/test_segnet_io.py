@@ -42,7 +42,7 @@ def test_positional_uris_write_a_sequence_class_id_masks_and_stats(probe_onnx, f
     """segnet's form, options before and after the URIs; each class-id PNG is the segmenter's class map of
     that frame computed independently (as eval does), and --stats counts exactly those pixels."""
     out, masks, report = tmp_path / "out" / "seg_%i.jpg", tmp_path / "masks" / "%i.png", tmp_path / "run.json"
-    result = run_cli("run", "--headless", probe_onnx, "file://" + str(frames / "*.png"), str(out), "--stats",
+    result = run_cli("run", probe_onnx, "--headless", "file://" + str(frames / "*.png"), str(out), "--stats",
                      "--mask-output", str(masks), "--report", str(report), "--filter-mode", "point", "-q",
                      block_torch=True)
     assert result.returncode == 0, result.stderr
