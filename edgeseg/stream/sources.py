@@ -9,7 +9,8 @@ finished, or a live source that has given up after its reconnect attempts. Frame
 changes mid-stream (a camera switching mode, a stream changing resolution) are passed through
 as they are; the pipeline handles them.
 
-How `open_source(spec)` decides:
+How `open_source(spec)` decides (after `uri.parse_input`: file:// and v4l2:// stripped, a glob such as
+'images/*.jpg' → its images in natural order, rtp:// refused for the GStreamer path):
   * contains " ! "                  -> a raw GStreamer pipeline (live; needs OpenCV with GStreamer)
   * csi://N[?width=&height=&fps=&flip=] -> the Jetson CSI camera through nvarguscamerasrc (live; ditto)
   * rtsp://, http://, https://      -> a stream URL (live)
