@@ -15,6 +15,9 @@ class Parser(argparse.ArgumentParser):
 
     late_positionals: Sequence[str] = ()
 
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, "{}: error: {} (see `{} -h`)\n".format(self.prog, message, self.prog))
+
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
         namespace, extras = super().parse_known_args(args, namespace)
         for dest in self.late_positionals:
