@@ -1,6 +1,6 @@
 """Class names and RGB colours of the common segmentation datasets, and class-map colouring."""
 import os
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -250,3 +250,61 @@ def colorize(class_map: np.ndarray, colors_bgr: np.ndarray, out: Optional[np.nda
         np.copyto(out, image)
         return out
     return image
+
+
+def read_colors(path: str) -> Tuple[List[RGB], List[Optional[float]]]:
+    """jetson-inference's colors.txt: one `R G B [A]` line per class (0-255; blank and # lines skipped). Returns
+    the colours and each class's own opacity (0-1), None where A is absent or 255: those take --alpha, as in
+    segNet."""
+    colors: List[RGB] = []
+    alphas: List[Optional[float]] = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [line.split("#")[0].replace(",", " ").split() for line in f]
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError("cannot read class colours from {}: {}".format(path, e)) from e
+    for number, fields in enumerate(lines, 1):
+        if not fields:
+            continue
+        try:
+            values = [int(v) for v in fields]
+        except ValueError:
+            values = []
+        if len(values) not in (3, 4) or not all(0 <= v <= 255 for v in values):
+            raise ConfigError("{} line {}: expected `R G B` or `R G B A`, each 0-255, got {!r}".format(
+                path, number, " ".join(fields)))
+        colors.append((values[0], values[1], values[2]))
+        alphas.append(values[3] / 255.0 if len(values) == 4 and values[3] != 255 else None)
+    return colors, alphas
+
+
+def with_files(palette: Palette, labels: Optional[str], colors: Optional[str]
+               ) -> Tuple[Palette, List[Optional[float]]]:
+    """`palette` with names from a labels file (one a line) and colours from a colors.txt, each checked against
+    the model's class count; also the per-class opacities of colors.txt (None: --alpha)."""
+    names, rgb = list(palette.names), list(palette.colors)
+    alphas: List[Optional[float]] = [None] * len(names)
+    if labels is not None:
+        names = _one_per_class(labels, "labels", read_names(labels), len(names))
+    if colors is not None:
+        rgb, alphas = read_colors(colors)
+        _one_per_class(colors, "colours", rgb, len(names))
+    return Palette(names, rgb), alphas
+
+
+def _one_per_class(path: str, what: str, values: List[Any], num_classes: int) -> List[Any]:
+    if len(values) != num_classes:
+        raise ConfigError("{}: has {} {} but the model has {} classes; give one line per class".format(
+            path, len(values), what, num_classes))
+    return values
+
+
+def ignored_class(names: Sequence[str], name: Optional[str]) -> Optional[int]:
+    """segnet's --ignore-class: the id of class `name`; None (not given) means "void" where a class has that name.
+    ConfigError for a name the model does not have."""
+    if name is None:
+        return list(names).index("void") if "void" in names else None
+    if name not in names:
+        raise ConfigError("--ignore-class {!r}: no such class; the model's classes are {}".format(
+            name, ", ".join(names)))
+    return list(names).index(name)

@@ -120,7 +120,7 @@ CASES = [
     ("run-video-output-is-a-folder", ["run", "{built}", "--source", "{video}", "--output", "{data}",
                                       "--report", "{data}", "--no-display"], ["is a folder"]),
     # options validated at parse time
-    ("alpha-above-1", ["run", "{built}", "--source", "{video}", "--alpha", "2"], ["--alpha", "out of range"]),
+    ("alpha-above-255", ["run", "{built}", "--source", "{video}", "--alpha", "256"], ["--alpha", "out of range"]),
     ("max-frames-0", ["run", "{built}", "--source", "{video}", "--max-frames", "0"], ["--max-frames"]),
     ("threads-negative", ["run", "{built}", "--source", "{video}", "--threads", "-4"], ["--threads"]),
     ("visualize-bogus", ["run", "{built}", "--source", "{video}", "--visualize", "bogus"], ["--visualize"]),

@@ -176,7 +176,7 @@ def test_cli_failing_pipelines_exit_2_in_one_line(probe_classmap_onnx, street_vi
     rtsp_server = run_cli(*common, "--output", "rtsp://@:8554/seg", block_torch=True)
     bad_path = run_cli(*common, "--output", str(tmp_path / "out.flv"), "--output-codec", "h264")
     for result, words in ((wrong_codec, "reason not-linked"), (rtsp_server, "gst-rtsp-server"),
-                          (bad_path, "--output-codec needs a video file")):
+                          (bad_path, "out.flv: not a video")):
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2 and len(lines) == 1 and words in lines[0], result.stderr
         assert "Traceback" not in result.stderr

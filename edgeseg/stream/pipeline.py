@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import numpy as np
 
+from ..report.class_shares import ClassShares
 from ..report.frames import STAGES
 from ..report.run_report import RunReport
 from ..runtime.artifact import Segmenter
@@ -27,12 +28,13 @@ _END = object()  # flows down the queues after the last frame
 
 
 class _Frame:
-    __slots__ = ("index", "image", "data", "times")
+    __slots__ = ("index", "image", "data", "times", "class_map")
 
     def __init__(self, index: int, image: np.ndarray, times: Dict[str, float]) -> None:
         self.index, self.times = index, times
         self.image: Any = image  # the frame, then None once written
         self.data: Any = None  # what the last stage made: blob, scores, output image
+        self.class_map: Any = None  # a copy of the class map, kept for class sinks and statistics
 
 
 class _Hud:
@@ -55,15 +57,18 @@ class _Hud:
 
 class Pipeline:
     """One run of a segmenter over a source into open sinks; `run()` fills `report` (default: a new one, in
-    memory) and returns it."""
+    memory) and returns it. `class_sinks` get each frame's class map itself (model resolution, uint8 class ids);
+    `shares` counts its pixels per class."""
 
     def __init__(self, segmenter: Segmenter, source: FrameSource, sinks: Iterable[Sink], renderer: Renderer,
                  sync: bool = False, hud: bool = True, max_frames: Optional[int] = None,
                  stop: Optional[threading.Event] = None,
                  progress: Optional[Callable[[int, Optional[int]], None]] = None,
-                 queue_size: int = 1, report: Optional[RunReport] = None) -> None:
+                 queue_size: int = 1, report: Optional[RunReport] = None, class_sinks: Iterable[Sink] = (),
+                 shares: Optional[ClassShares] = None) -> None:
         self.segmenter, self.source, self.sinks, self.renderer = segmenter, source, list(sinks), renderer
         self.sync, self.max_frames, self.progress = sync, max_frames, progress
+        self.class_sinks, self.shares = list(class_sinks), shares
         self.hud = _Hud() if hud else None
         self.stop = stop or threading.Event()
         if queue_size + 2 > IN_FLIGHT:  # a stage, its queue and the next stage hold one frame each
@@ -106,6 +111,8 @@ class Pipeline:
         """Class map, then the output image; the render's own share is recorded too (work_render)."""
         started = time.perf_counter()
         class_map = self.segmenter.postprocess(frame.data)
+        if self.class_sinks or self.shares is not None:
+            frame.class_map = np.array(class_map)  # postprocess reuses its buffer
         rendering = time.perf_counter()
         frame.data = self.renderer(frame.image, class_map)
         now = time.perf_counter()
@@ -121,10 +128,14 @@ class Pipeline:
         for sink in self.sinks:
             if sink.write(frame.data) is False:  # a window closed with q / Esc
                 self.stop.set()
+        for sink in self.class_sinks:
+            sink.write(frame.class_map)
+        if self.shares is not None:
+            self.shares.add(frame.class_map)
         now = time.perf_counter()
         frame.times["written"] = now
         frame.times["work_write"] = (now - started) * 1000.0
-        frame.image = frame.data = None
+        frame.image = frame.data = frame.class_map = None
         self.report.add_frame(frame.times)
         if self.progress is not None:
             self.progress(self.report.frames.count, self.source.frame_count)

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..artifacts import partial_path, remove_partials
+from ..artifacts import partial_path, remove_partials, write_bytes_atomic
 from ..errors import ConfigError, SinkError
+from .uri import parse_output, sequence_path
 
 if TYPE_CHECKING:
     from .gst import StreamOptions
@@ -93,20 +94,48 @@ class VideoFileSink(Sink):
         os.replace(self._partial, self.path)
 
 
-class ImageFolderSink(Sink):
+def write_image_atomic(path: str, image: np.ndarray) -> None:
+    """Encode `image` by the extension of `path` and move it into place whole."""
+    ok, data = cv2.imencode(os.path.splitext(path)[1], image)
+    if not ok:
+        raise ConfigError("{}: OpenCV cannot encode this image format; use .png or .jpg".format(path))
+    write_bytes_atomic(path, data.tobytes())
+
+
+class ImageSequenceSink(Sink):
+    """One image per frame, named by a printf-style pattern numbered from 0, as jetson-inference's
+    videoOutput does: out_%i.png → out_0.png, out_1.png, ...; each file written atomically."""
+
+    def __init__(self, pattern: str) -> None:
+        folder = os.path.dirname(pattern)
+        try:
+            if folder:
+                os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError("{}: cannot create the output folder ({})".format(folder, exc.strerror))
+        self.pattern, self.frames = pattern, 0
+
+    def write(self, frame: np.ndarray) -> None:
+        write_image_atomic(sequence_path(self.pattern, self.frames), frame)
+        self.frames += 1
+
+
+class ImageFolderSink(ImageSequenceSink):
     """One image per frame: FOLDER/frame_000000.jpg, ..."""
 
     def __init__(self, folder: str, extension: str = ".jpg") -> None:
-        try:
-            os.makedirs(folder, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError("{}: cannot create the output folder ({})".format(folder, exc.strerror))
-        self.folder, self.extension, self.frames = folder, extension, 0
+        super().__init__(os.path.join(folder, "frame_%06d" + extension.replace("%", "%%")))
+        self.folder, self.extension = folder, extension
+
+
+class ImageFileSink(Sink):
+    """One image file holding the latest frame (for one input image: its result)."""
+
+    def __init__(self, path: str) -> None:
+        self.path, self.frames = path, 0
 
     def write(self, frame: np.ndarray) -> None:
-        path = os.path.join(self.folder, "frame_{:06d}{}".format(self.frames, self.extension))
-        if not cv2.imwrite(path, frame):
-            raise ConfigError("{}: cannot write the image".format(path))
+        write_image_atomic(self.path, frame)
         self.frames += 1
 
 
@@ -163,22 +192,36 @@ class Sinks:
 
 def open_sinks(output: Optional[str], display: bool, fps: float, size: Tuple[int, int],
                stream: Optional["StreamOptions"] = None) -> Sinks:
-    """A video file (known video extension), an image folder (any other path), and/or a window; rtp:// and,
-    with `stream`'s --output-codec, any output go to GStreamer (stream/gst.py)."""
+    """The sinks of `output` (a URI, see `uri.parse_output`: a video, an image sequence, one image, a folder,
+    display://N, or an rtp:// stream) and/or a window; rtp:// and, with `stream`'s --output-codec, a video go
+    to GStreamer (stream/gst.py)."""
+    from .gst import gst_output
+
     sinks: List[Sink] = []
-    if output:
-        from .gst import gst_output
-        extension = os.path.splitext(output)[1].lower()
-        encoded = gst_output(output, fps, size, stream)
-        if encoded is not None:
-            sinks.append(encoded)
-        elif extension in FOURCC:
-            sinks.append(VideoFileSink(output, fps, size))
-        elif not extension or os.path.isdir(output):
-            sinks.append(ImageFolderSink(output))
-        else:
-            raise ConfigError("{}: not a video ({}) nor a folder; choose another --output".format(
-                output, ", ".join(sorted(FOURCC))))
+    target = parse_output(output) if output else None
+    encoded = gst_output(target.path, fps, size, stream) if target is not None and target.kind in ("stream", "video") \
+        else None
+    if target is not None and target.kind == "display":
+        display = True
+    elif encoded is not None:
+        sinks.append(encoded)
+    elif target is not None:
+        sinks.append(VideoFileSink(target.path, fps, size) if target.kind == "video" else
+                     ImageSequenceSink(target.path) if target.kind == "sequence" else
+                     ImageFileSink(target.path) if target.kind == "image" else ImageFolderSink(target.path))
     if display and WindowSink.available():
         sinks.append(WindowSink())
     return Sinks(sinks)
+
+
+def open_mask_sink(output: str) -> Sinks:
+    """Where class-id masks go: a PNG sequence (masks/%i.png) or a folder (FOLDER/frame_000000.png); lossless,
+    since each pixel is a class id."""
+    target = parse_output(output)
+    if target.kind == "sequence" and target.path.lower().endswith(".png"):
+        return Sinks([ImageSequenceSink(target.path)])
+    if target.kind == "folder":
+        return Sinks([ImageFolderSink(target.path, ".png")])
+    raise ConfigError("--mask-output {}: give a PNG sequence (masks/%i.png) or a folder; class ids need a lossless "
+                      "image".format(output))
+

@@ -9,7 +9,8 @@ finished, or a live source that has given up after its reconnect attempts. Frame
 changes mid-stream (a camera switching mode, a stream changing resolution) are passed through
 as they are; the pipeline handles them.
 
-How `open_source(spec)` decides:
+How `open_source(spec)` decides (after `uri.parse_input`: file:// and v4l2:// stripped, a glob such as
+'images/*.jpg' → its images in natural order, rtp:// refused for the GStreamer path):
   * contains " ! "                  -> a raw GStreamer pipeline (live; needs OpenCV with GStreamer)
   * csi://N[?width=&height=&fps=&flip=] -> the Jetson CSI camera through nvarguscamerasrc (live; ditto)
   * rtsp://, http://, https://      -> a stream URL (live)
@@ -38,6 +39,7 @@ import numpy as np
 from ..envinfo import gstreamer_enabled
 from ..errors import SourceError, redact
 from ..imageio import IMAGE_EXTENSIONS, decode_bgr8, is_image_name, to_bgr8
+from .uri import natural_key, parse_input
 
 if TYPE_CHECKING:
     from .gst import StreamOptions
@@ -50,7 +52,6 @@ STREAM_TIMEOUT_MS = 10000  # FFmpeg open/read timeout for stream URLs, where Ope
 
 _DEV_VIDEO_RE = re.compile(r"^/dev/video(\d+)$")
 _CSI_RE = re.compile(r"^csi://(\d+)(?:\?(.*))?$", re.IGNORECASE)
-_NATURAL_RE = re.compile(r"(\d+)")
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -89,11 +90,6 @@ def _capture(target: Union[str, int], api: Optional[int] = None, params: Optiona
         except (TypeError, cv2.error):  # OpenCV < 4.5.2 has no params overload
             pass
     return cv2.VideoCapture(target, api)
-
-
-def _natural_key(name: str) -> List[Any]:
-    return [(0, int(part), part) if part.isdigit() else (1, 0, part.lower())
-            for part in _NATURAL_RE.split(name) if part]
 
 
 # ------------------------------------------------------------------------------------ interface
@@ -384,7 +380,7 @@ class ImageFolderSource(FrameSource):
                     folder, exc.strerror or exc))
             names = [n for n in names if is_image_name(n)
                      and os.path.isfile(os.path.join(folder, n))]
-            files = [os.path.join(folder, n) for n in sorted(names, key=_natural_key)]
+            files = [os.path.join(folder, n) for n in sorted(names, key=natural_key)]
         if not files:
             raise SourceError("{}: no image files ({}) in this folder; check the path".format(
                 folder, ", ".join(IMAGE_EXTENSIONS[:5])))
@@ -509,8 +505,12 @@ def open_source(
     reported frame rate (image folders: 30); `stream` (--input-codec, ...) sends rtp:// and codec-asked inputs
     to GStreamer (stream/gst.py).
     """
-    spec = str(spec)
+    parsed = parse_input(spec)  # file://, v4l2://, globs; display:// refused
+    if parsed.files is not None:
+        return ImageFolderSource(parsed.spec, fps=fps, loop=loop, log=log, files=parsed.files)
+    spec = parsed.spec
     from .gst import gst_input
+
     decoded = gst_input(spec, stream, loop)
     if decoded is not None:
         return decoded
