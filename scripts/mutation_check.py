@@ -281,6 +281,9 @@ MUTANTS = (
     Mutant("failed-check-is-bad-input", "edgeseg/errors.py",
            "    exit_code = 1\n", "    exit_code = 2\n",
            ("tests/test_chain.py::test_bench_compares_artifacts_and_keeps_failed_rows",)),
+    Mutant("tegrastats-children-outlive-stop", "edgeseg/jetson/tegrastats.py",
+           "                os.killpg(process.pid, sig)", "                process.send_signal(sig)",
+           ("tests/test_frame_report.py::test_tegrastats_collects_stops_cleanly_and_summarises",)),
     # --- the on-device self-test
     Mutant("selftest-engine-compared-with-itself", "scripts/jetson_selftest.py",
            "worst_agreement(maps, refs)) for name, refs in references.items()]",

@@ -351,7 +351,9 @@ def fake_bin(tmp_path, monkeypatch):
 
 def test_tegrastats_collects_stops_cleanly_and_summarises(fake_bin, tmp_path):
     args_file = tmp_path / "args"
-    executable(fake_bin / "tegrastats", "#!/bin/sh\necho \"$@\" > '{}'\nwhile true; do\n  echo '{}'\n  sleep 0.05\n"
+    # a long-lived child too (`sleep 30 &`): only killing the whole process group ends it within the test
+    executable(fake_bin / "tegrastats", "#!/bin/sh\necho \"$@\" > '{}'\nsleep 30 &\nwhile true; do\n  echo '{}'\n"
+               "  sleep 0.05\n"
                "  echo '{}'\n  sleep 0.05\ndone\n".format(args_file, XAVIER_NX_JP5, XAVIER_NX))
     stats = tegrastats.TegraStats(interval_ms=50)
     assert stats.available
@@ -363,6 +365,9 @@ def test_tegrastats_collects_stops_cleanly_and_summarises(fake_bin, tmp_path):
             time.sleep(0.02)
     assert args_file.read_text().split() == ["--interval", "50"]
     assert process.poll() is not None and not thread.is_alive() and not stats.running
+    deadline = time.time() + 2  # SIGKILL is delivered asynchronously: on a busy machine a child may lag
+    while live_group_members(process.pid) and time.time() < deadline:
+        time.sleep(0.02)
     assert live_group_members(process.pid) == []  # the loop's `sleep` went too
     samples = stats.snapshot()
     assert len(samples) >= 4
