@@ -78,6 +78,15 @@ def test_an_input_given_twice_or_an_unsupported_output_is_one_line_exit_2(probe_
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
+def test_one_image_output_holds_the_last_frame(probe_onnx, frames, tmp_path):
+    common = ("run", probe_onnx, str(frames), "--headless", "--no-hud", "--sync")
+    for output in (str(tmp_path / "last.png"), str(tmp_path / "seq_%i.png")):
+        result = run_cli(*common, output, block_torch=True)
+        assert result.returncode == 0, result.stderr
+    last = cv2.imread(str(tmp_path / "last.png"))
+    assert last is not None and np.array_equal(last, cv2.imread(str(tmp_path / "seq_2.png")))
+    assert not np.array_equal(last, cv2.imread(str(tmp_path / "seq_0.png")))
+
 def test_file_uri_video_output_and_input_loop(probe_onnx, frames, tmp_path):
     video = tmp_path / "out.avi"
     result = run_cli("run", probe_onnx, str(frames), "file://" + str(video), "--input-loop", "1", "--headless",

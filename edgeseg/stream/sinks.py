@@ -129,14 +129,20 @@ class ImageFolderSink(ImageSequenceSink):
 
 
 class ImageFileSink(Sink):
-    """One image file holding the latest frame (for one input image: its result)."""
+    """One image file holding the last frame (for one input image: its result), encoded once, at close."""
 
     def __init__(self, path: str) -> None:
         self.path, self.frames = path, 0
+        self._last: Optional[np.ndarray] = None
 
     def write(self, frame: np.ndarray) -> None:
-        write_image_atomic(self.path, frame)
+        self._last = frame.copy()  # the frame's buffer is reused for the next one
         self.frames += 1
+
+    def close(self) -> None:
+        if self._last is not None:
+            write_image_atomic(self.path, self._last)
+            self._last = None
 
 
 class WindowSink(Sink):
