@@ -24,7 +24,8 @@ MODELS = (("tensorrt_qdq", "tensorrt", "TensorRT Q/DQ"), ("onnxruntime_int8", "o
 def main() -> None:
     args = enet_arguments(__doc__, ("--model", {"help": "an exported ONNX model instead of ENet"}),
                           ("--train", {"help": "its calibration images"}), ("--val", {"help": "its labelled data"}),
-                          ("--ignore-index", {"type": int, "default": 11, "help": "label to ignore (11: void)"}))
+                          ("--ignore-index", {"type": int, "default": 11, "help": "label to ignore (11: void)"}),
+                          num=100, methods=("mse", "minmax", "entropy", "percentile"))
     model, train, val = (args.model, args.train, args.val) if args.model else export_enet(args.data)
 
     reference = scores(model, val, args.ignore_index)

@@ -4,7 +4,7 @@ ModelOpt pins its own onnx/onnxruntime, so it runs in a separate environment (ne
 dependency): make one with `python3 -m venv /tmp/mo && /tmp/mo/bin/pip install "nvidia-modelopt[onnx]"`
 and pass its interpreter. Both quantize the same exported models (untrained: placement does not depend on
 the weights) from the same preprocessed synthetic scenes; the table counts, per model and op type, the
-inputs fed through a DequantizeLinear, and the fusion lint (edgeseg/fusion_lint.py) of each.
+inputs fed through a DequantizeLinear, and the fusion lint (edgeseg/quantize/lint.py) of each.
 
     .venv/bin/python benchmarks/modelopt_compare.py --modelopt-python /tmp/mo/bin/python [--size 512x256]
 """

@@ -1,5 +1,5 @@
 """Q/DQ placement of the TensorRT INT8 models: what `edgeseg calibrate` writes for four architectures, read
-by the fusion lint (edgeseg/fusion_lint.py): weighted layers in INT8, Adds after a weighted layer whose
+by the fusion lint (edgeseg/quantize/lint.py): weighted layers in INT8, Adds after a weighted layer whose
 branch is quantized, float islands between INT8 layers, and the Q/DQ pairs per consumer op type.
 
 Placement does not depend on the weights, so the models are exported untrained and calibrated on a few

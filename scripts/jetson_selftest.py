@@ -27,7 +27,7 @@ What differs between TensorRT versions (edgeseg/runtime/tensorrt/compat.py) is e
     (as a stream loop and a signal handler do), then opens and runs it again;
   - on a strongly typed TensorRT (11: no FP16 builder flag) the probe is built fp32 and int8 (Q/DQ) on
     the GPU, and a row checks that fp16 is refused in one line rather than built as FP32;
-  - each GPU int8 row sets the fusion lint of the Q/DQ model (edgeseg/fusion_lint.py, which stands in for
+  - each GPU int8 row sets the fusion lint of the Q/DQ model (edgeseg/quantize/lint.py, which stands in for
     the layer report where TensorRT cannot run) beside the engine inspector's real per-layer precisions.
 
 Your own exported models can be built and benchmarked beside the probe (--onnx-dir DIR with <model>.onnx

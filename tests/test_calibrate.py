@@ -215,7 +215,11 @@ def test_tensorrt_qdq_model_is_what_tensorrt_85_parses(calibrated, fp32_model):
     made = producers(model)
     convs = [n for n in model.graph.node if n.op_type == "Conv"]
     assert len(convs) == sum(n.op_type == "Conv" for n in original.graph.node)
-    for conv in convs:
+    image_layers = [conv for conv in convs if conv.input[0] == model.graph.input[0].name]
+    assert image_layers  # the stem reads the image: int8 symmetric cannot hold it, so it stays float, weights too
+    for conv in image_layers:
+        assert conv.input[1] in inits and inits[conv.input[1]].data_type == TensorProto.FLOAT, conv.name
+    for conv in (c for c in convs if c not in image_layers):
         assert made[conv.input[0]].op_type == "DequantizeLinear", conv.name  # activation Q/DQ
         weight_dq = made[conv.input[1]]
         assert weight_dq.op_type == "DequantizeLinear"
@@ -228,7 +232,9 @@ def test_tensorrt_qdq_model_is_what_tensorrt_85_parses(calibrated, fp32_model):
             assert conv.input[2] in inits and inits[conv.input[2]].data_type == TensorProto.FLOAT
     record = json.load(open(calibrated["trt"] + ".json"))
     assert record["precision"] == "int8" and record["quantization"]["activations"].startswith("int8 symmetric")
-    assert record["quantization"]["quantized_nodes"] == len(convs) and record["quantization"]["float_nodes"] == []
+    assert record["quantization"]["quantized_nodes"] == len(convs) - len(image_layers)
+    assert record["quantization"]["float_nodes"] == record["quantization"]["float_image_layers"] == [
+        conv.name for conv in image_layers]
     assert record["parent"] == {"file": "lraspp.onnx", "sha256": json.load(open(fp32_model + ".json"))["sha256"]}
     assert record["preprocess"] == json.load(open(fp32_model + ".json"))["preprocess"]
 
@@ -638,14 +644,17 @@ def test_a_qdq_pair_left_without_consumers_goes_with_its_scale():
 
 
 def _logits_model():
-    """x -> Conv (identity, 2 classes) -> Resize x2 -> ArgMax: the class map is the output."""
+    """x -> Relu -> Conv (identity, 2 classes) -> Resize x2 -> ArgMax: the class map is the output. (The Relu,
+    an identity on these inputs, makes the convolution read features rather than the image, which the TensorRT
+    model keeps float.)"""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])
     y = helper.make_tensor_value_info("classes", TensorProto.INT64, [1, 1, 8, 8])
     eye = np.zeros((2, 2, 1, 1), np.float32)
     eye[0, 0] = eye[1, 1] = 1.0
     inits = [helper.make_tensor("w", TensorProto.FLOAT, [2, 2, 1, 1], eye.reshape(-1)),
              helper.make_tensor("scales", TensorProto.FLOAT, [4], [1.0, 1.0, 2.0, 2.0])]
-    nodes = [helper.make_node("Conv", ["x", "w"], ["logits"], name="classifier"),
+    nodes = [helper.make_node("Relu", ["x"], ["features"], name="features"),
+             helper.make_node("Conv", ["features", "w"], ["logits"], name="classifier"),
              helper.make_node("Resize", ["logits", "", "scales"], ["up"], name="upsample", mode="nearest"),
              helper.make_node("ArgMax", ["up"], ["classes"], name="argmax", axis=1, keepdims=1)]
     return helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits),
@@ -663,7 +672,7 @@ def test_logits_stay_float_so_argmax_keeps_its_class(target, tmp_path):
     x = np.zeros((1, 2, 4, 4), np.float32)
     x[:, :1] = np.round(levels * coarse / fine) * fine
     x[:, 1:] = x[:, :1] + fine  # class 1 wins by one input step, under half a logits step
-    ranges = {"x": (0.0, 1.01), "logits": (0.0, 10.0), "up": (0.0, 10.0)}
+    ranges = {"x": (0.0, 1.01), "features": (0.0, 1.01), "logits": (0.0, 10.0), "up": (0.0, 10.0)}
     output = str(tmp_path / "logits_int8.onnx")
     record = cal.quantize_model(model, ranges, output, target=target)
     quantized = onnx.load(output)

@@ -95,8 +95,8 @@ def test_the_lint_of_a_real_tensorrt_qdq_model(probe_onnx, tmp_path):
                              log=lambda *_: None)
     folder = cal.read_manifest(manifest["path"])
     report = lint(onnx.load(folder["outputs"]["tensorrt_qdq"]))
-    assert report["int8_layers"] == 2 and report["weighted_not_int8"] == []  # blur and scores
-    assert manifest["fusion_lint"]["int8_layers"] == 2  # calibrate records it
+    assert report["int8_layers"] == 1 and report["weighted_not_int8"] == ["blur"]  # blur reads the image: float
+    assert manifest["fusion_lint"]["int8_layers"] == 1  # calibrate records it
     assert manifest["fusion_lint"]["float_islands"] == report["float_islands"]
 
 
@@ -156,7 +156,8 @@ def test_tensorrt_placement_quantizes_residual_branches_and_deconvolutions(tmp_p
     assert record["residual_branches_quantized"] == 1 and "ConvTranspose" in record["op_types"]
     model = onnx.load(out)
     report = lint(model)
-    assert report["int8_layers"] == 3 and report["weighted_not_int8"] == []  # conv1, conv2 and the deconvolution
+    assert report["int8_layers"] == 2 and report["weighted_not_int8"] == ["conv1"]  # conv2, the deconvolution; conv1
+    # reads the network's input and stays float
     assert report["adds_with_branch_quantized"] == 1 and report["float_islands"] == 0  # tanh feeds no INT8 layer
     deconvolution_weights = next(n for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] ==
                                  "w3_QuantizeLinear_Output")
@@ -250,9 +251,10 @@ def test_tensorrt_placement_quantizes_a_squeeze_excitation_block(tmp_path):
              helper.make_node("Mul", ["a", "gate"], ["gated"], name="mul"),
              helper.make_node("Conv", ["gated", "w3"], ["y"], name="conv3")]
     path, out, batches, record = quantized_for_tensorrt(nodes, inits, tmp_path / "se", rng)
-    assert record["quantized_nodes"] == 3 and record["quantized_other_nodes"] == 2  # the pool and the Mul
+    assert record["quantized_nodes"] == 2 and record["quantized_other_nodes"] == 2  # the pool and the Mul
+    assert record["float_image_layers"] == ["conv1"]  # it reads the network's input
     report = lint(onnx.load(out))
-    assert report["int8_layers"] == 3 and report["float_islands"] == 0
+    assert report["int8_layers"] == 2 and report["float_islands"] == 0
     reference = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": batches[0]})[0]
     quantized = ort.InferenceSession(out, providers=["CPUExecutionProvider"]).run(None, {"x": batches[0]})[0]
     assert np.abs(reference - quantized).max() < 0.1 * np.abs(reference).max()
@@ -279,7 +281,62 @@ def test_tensorrt_placement_quantizes_float_fed_pooling_and_two_branch_adds(tmp_
     for node in (n for n in model.graph.node if n.name in ("pool", "add")):
         assert all(producer[name].op_type == "DequantizeLinear" for name in node.input), node.name
     report = lint(model)
-    assert report["int8_layers"] == 3 and report["float_islands"] == 0
+    assert report["int8_layers"] == 1 and report["float_islands"] == 0  # conv1 and conv2 read the network's input
     reference = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": batches[0]})[0]
     quantized = ort.InferenceSession(out, providers=["CPUExecutionProvider"]).run(None, {"x": batches[0]})[0]
     assert np.abs(reference - quantized).max() < 0.1 * np.abs(reference).max()
+
+
+def image_model(path):
+    """An image [0, 1] normalized by constants (Sub, Div) into a 1x1 convolution "stem" scoring class 0 by the red
+    channel and class 1 by the green, -> ArgMax; and the same image through a MaxPool into a convolution "pooled"
+    (a second output) that reads no image values as they are."""
+    weights = np.zeros((2, 3, 1, 1), np.float32)
+    weights[0, 0] = weights[1, 1] = 1.0
+    inits = [numpy_helper.from_array(weights, "w"), numpy_helper.from_array(weights.copy(), "w_pooled"),
+             numpy_helper.from_array(np.zeros((1, 3, 1, 1), np.float32), "mean"),
+             numpy_helper.from_array(np.ones((1, 3, 1, 1), np.float32), "std")]
+    nodes = [helper.make_node("Sub", ["image", "mean"], ["centred"], name="sub"),
+             helper.make_node("Div", ["centred", "std"], ["normalized"], name="div"),
+             helper.make_node("Conv", ["normalized", "w"], ["scores"], name="stem"),
+             helper.make_node("ArgMax", ["scores"], ["classes"], name="argmax", axis=1, keepdims=1),
+             helper.make_node("MaxPool", ["image"], ["pooled"], name="pool", kernel_shape=[1, 1]),
+             helper.make_node("Conv", ["pooled", "w_pooled"], ["pooled_scores"], name="pooled")]
+    graph = helper.make_graph(nodes, "image", [helper.make_tensor_value_info("image", TensorProto.FLOAT,
+                                                                            [1, 3, 4, 4])],
+                              [helper.make_tensor_value_info("classes", TensorProto.INT64, [1, 1, 4, 4]),
+                               helper.make_tensor_value_info("pooled_scores", TensorProto.FLOAT, [1, 2, 4, 4])],
+                              inits)
+    fp32 = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    fp32.ir_version = 8
+    onnx.save(fp32, str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize("target", ["tensorrt", "onnxruntime"])
+def test_layers_reading_the_image_stay_float_in_the_tensorrt_model(target, tmp_path):
+    """An 8-bit image scaled to [0, 1] has 256 levels; int8 symmetric gives it 127 steps, so two neighbouring
+    pixel values often become one. Green one level above red must win class 1 everywhere: the TensorRT model
+    keeps the layer that reads the image (through constant normalization) float and gets it right; ONNX
+    Runtime's uint8 holds every level and quantizes it. A convolution behind a MaxPool is not an image layer."""
+    import onnxruntime as ort
+
+    from edgeseg.quantize import placement
+
+    path = image_model(tmp_path / "image.onnx")
+    assert placement.image_layers(onnx.load(path).graph, ["Conv"]) == ["stem"]
+    levels = np.random.default_rng(5).integers(0, 255, (1, 1, 4, 4))
+    image = np.concatenate([levels, levels + 1, levels], axis=1).astype(np.float32) / 255
+    ranges = {name: (0.0, 1.0) for name in ("image", "centred", "normalized", "pooled")}
+    ranges.update(scores=(0.0, 1.0), pooled_scores=(0.0, 1.0))
+    out = str(tmp_path / "{}.onnx".format(target))
+    record = cal.quantize_model(path, ranges, out, target=target)
+    graph = onnx.load(out).graph
+    made = {o: n.op_type for n in graph.node for o in n.output}
+    quantized = [n.name for n in graph.node if n.op_type == "Conv" and made.get(n.input[0]) == "DequantizeLinear"]
+    if target == "tensorrt":
+        assert record["float_image_layers"] == ["stem"] and quantized == ["pooled"]
+    else:
+        assert record["float_image_layers"] == [] and sorted(quantized) == ["pooled", "stem"]
+    classes = ort.InferenceSession(out, providers=["CPUExecutionProvider"]).run(["classes"], {"image": image})[0]
+    assert np.all(classes == 1)

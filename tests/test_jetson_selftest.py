@@ -69,7 +69,8 @@ def test_every_variant_of_the_probe_passes_under_the_tensorrt_double(tmp_path, f
         retagged = "| int8 | DLA" in key and flavour != "8.5"
         assert ("re-tagged as TRT-" in detail) == retagged, (key, detail)
     assert os.path.isfile(str(tmp_path / "probe" / "probe_int8_dla1.engine"))
-    assert "lint: 2 of 2 weighted layers INT8, 0 float island(s); engine: " in table["| probe | int8 | GPU |"][1]
+    # the probe's blur reads the image, so the Q/DQ model keeps it float
+    assert "lint: 1 of 2 weighted layers INT8, 0 float island(s); engine: " in table["| probe | int8 | GPU |"][1]
     threads = table["| probe | fp16 | GPU, threads |"]
     assert threads[0] == "PASS" and agreements(threads[1]) == [1.0, 1.0]
 

@@ -66,6 +66,11 @@ def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "t
         raise ConfigError("{}: no node named {} to exclude from quantization".format(
             onnx_path, ", ".join(repr(n) for n in unknown[:5])))
     excluded = list(nodes_to_exclude)
+    image_layers: List[str] = []
+    if target == "tensorrt":  # int8 symmetric cannot hold the image: the layers reading it stay float
+        image_layers = [n for n in placement.image_layers(model.graph, [op for op in op_types if op in TRT_WEIGHTED])
+                        if n not in excluded]
+        excluded += image_layers
     extra = copy.deepcopy(settings["extra"])
     if target == "tensorrt":  # TensorRT's deconvolution kernels take no per-output-channel weight scales, ONNX
         # Runtime's default for ConvTranspose, and compute wrong with them (NVIDIA/TensorRT#1694, #2380): one scale
@@ -135,7 +140,7 @@ def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "t
         "op_types": list(op_types), "method": method, "excluded_nodes": list(nodes_to_exclude),
         "float_for_int32_bias_overflow": overflowed, "residual_branches_quantized": len(branches),
         "float_inputs_quantized": len(float_inputs),
-        "float_inputs_kept": kept_float,
+        "float_inputs_kept": kept_float, "float_image_layers": image_layers,
         "quantized_nodes": len(int8_nodes), "float_nodes": float_nodes, "quantized_other_nodes": len(others),
         "opset": {o.domain or "ai.onnx": o.version for o in final.opset_import},
         "domains": sorted({n.domain or "ai.onnx" for n in final.graph.node}),

@@ -72,9 +72,11 @@ def quantize_from_ranges(onnx_path: str, ranges: Ranges, out_trt: Optional[str],
                 log("warning: {} kept float in the {} model: their int32 bias would overflow with this "
                     "onnxruntime {} (input range near 0); newer versions widen the weight scale instead".format(
                         ", ".join(record["float_for_int32_bias_overflow"]), target, ort_version()))
-            log("quantized for {}: {} ({} nodes int8{}, {:.1f} MB) in {:.1f} s".format(
+            log("quantized for {}: {} ({} nodes int8{}{}, {:.1f} MB) in {:.1f} s".format(
                 "TensorRT" if target == "tensorrt" else "ONNX Runtime CPU", os.path.basename(path),
                 record["quantized_nodes"], ", {} kept float".format(len(nodes_to_exclude)) if nodes_to_exclude else "",
+                ", {} float (reading the image)".format(", ".join(record["float_image_layers"]))
+                if record.get("float_image_layers") else "",
                 os.path.getsize(pending[target].tmp) / 1e6, time.perf_counter() - started))
             metas[target] = int8_sidecar(pending[target].tmp, onnx_path, parent_meta, parent_sha, record,
                                        dict(calibration or {}))
