@@ -12,12 +12,10 @@ import os
 import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 
-from edgeseg.data.pairs import find_pairs, read_pair
 from edgeseg.evaluate import evaluate
-from edgeseg.metrics import ConfusionMatrix
+from edgeseg.metrics import drop_interval
 from edgeseg.palettes import get_palette
 from edgeseg.quantize import calibrate
 from edgeseg.runtime import open_artifact
@@ -53,49 +51,20 @@ class _Recorder(object):
 
 
 def scores(path: str, val: str, ignore_index: int = 11, reference: Optional[dict] = None) -> dict:
-    """`edgeseg eval`'s summary of `path` on `val`; with `reference` (an FP32 summary from this function) also
-    "disagreement": the share of pixels whose class differs from the reference's, labels aside."""
+    """`edgeseg eval`'s summary of `path` on `val`, with "counts" (each image's confusion counts); with
+    `reference` (an FP32 summary from this function) also "disagreement": the share of pixels whose class
+    differs from the reference's, labels aside, and "drop_interval": the 95% interval of the mIoU drop."""
+    counts: List[np.ndarray] = []
     with open_artifact(path) as segmenter:
         recorder = _Recorder(segmenter, reference["class_maps"] if reference else None)
-        summary = evaluate(recorder, val, ignore_index=ignore_index)
+        summary = evaluate(recorder, val, ignore_index=ignore_index, per_image=counts)
+    summary["counts"] = counts
     if reference is None:
         summary["class_maps"] = recorder.kept
     else:
         summary["disagreement"] = recorder.differ / max(1, recorder.pixels)
+        summary["drop_interval"] = drop_interval(reference["counts"], counts, ignore_index, draws=2000)
     return summary
-
-
-def per_image_counts(path: str, val: str, ignore_index: int = 11) -> np.ndarray:
-    """Each val image's confusion counts (images x classes x classes + 1), predicted as `edgeseg eval` does."""
-    counts = []
-    with open_artifact(path) as segmenter:
-        for image_path, label_path in find_pairs(val):
-            image, label = read_pair(image_path, label_path)
-            prediction = segmenter.predict(image)
-            if prediction.shape != label.shape:
-                prediction = cv2.resize(prediction, (label.shape[1], label.shape[0]), interpolation=cv2.INTER_NEAREST)
-            matrix = ConfusionMatrix(segmenter.num_classes, ignore_index)
-            matrix.update(prediction, label)
-            counts.append(matrix.counts)
-    return np.array(counts)
-
-
-def drop_interval(fp32: np.ndarray, int8: np.ndarray, ignore_index: int = 11, draws: int = 2000,
-                  seed: int = 0) -> Tuple[float, float]:
-    """95% interval of the mIoU drop (points) over the images: `draws` resamples of the images with replacement,
-    FP32 and INT8 summed over the same draw (paired)."""
-    rng = np.random.RandomState(seed)
-    drops = []
-    for _ in range(draws):
-        pick = rng.randint(0, len(fp32), len(fp32))
-        means = []
-        for counts in (fp32[pick].sum(axis=0), int8[pick].sum(axis=0)):
-            matrix = ConfusionMatrix(counts.shape[0], ignore_index)
-            matrix.counts = counts
-            means.append(matrix.mean_iou())
-        drops.append(100 * (means[0] - means[1]))
-    low, high = np.percentile(drops, [2.5, 97.5])
-    return float(low), float(high)
 
 
 def export_enet(data: str) -> Tuple[str, str, str]:
@@ -129,9 +98,8 @@ def main() -> None:
     args = enet_arguments(__doc__)
     model, train, val = export_enet(args.data)
     fp32 = scores(model, val)
-    fp32_counts = per_image_counts(model, val)
     print("ENet CamVid val ({} images, 480x360, 11 classes, void ignored): FP32 mIoU {:.2%}".format(
-        len(fp32_counts), fp32["miou"]))
+        fp32["images"], fp32["miou"]))
     small = [name for name in SMALL if name in fp32["per_class_iou"]]
     print("| method | INT8 model | mIoU | drop (points) [95% interval] | pixels changed | " + " | ".join(small)
           + " (IoU change, points) |")
@@ -144,7 +112,7 @@ def main() -> None:
         for key, name in (("tensorrt_qdq", "TensorRT Q/DQ"), ("onnxruntime_int8", "ONNX Runtime u8/s8")):
             path = os.path.join(folder_of, manifest["outputs"][key]["file"])
             int8 = scores(path, val, reference=fp32)
-            low, high = drop_interval(fp32_counts, per_image_counts(path, val))
+            low, high = int8["drop_interval"]
             changes = ["{:+.2f}".format(100 * (int8["per_class_iou"][n] - fp32["per_class_iou"][n])) for n in small]
             print("| {} | {} | {:.2%} | {:.2f} [{:.2f}, {:.2f}] | {:.2%} | {} |".format(
                 label, name, int8["miou"], 100 * (fp32["miou"] - int8["miou"]), low, high, int8["disagreement"],

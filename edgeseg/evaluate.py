@@ -1,7 +1,8 @@
 """`edgeseg eval`: mIoU, per-class IoU and pixel accuracy of any artifact on labelled images."""
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import cv2
+import numpy as np
 
 from .data.pairs import find_pairs, read_pair
 from .metrics import ConfusionMatrix
@@ -9,8 +10,10 @@ from .runtime.artifact import Segmenter
 
 
 def evaluate(segmenter: Segmenter, data: str, ignore_index: Optional[int] = 255,
-             limit: Optional[int] = None, progress=None) -> Dict[str, Any]:
-    """Predict each image at the model's input size, compare at the label's size (nearest)."""
+             limit: Optional[int] = None, progress=None,
+             per_image: Optional[List[np.ndarray]] = None) -> Dict[str, Any]:
+    """Predict each image at the model's input size, compare at the label's size (nearest). With a list as
+    `per_image`, each image's confusion counts are appended to it (for `metrics.drop_interval`)."""
     pairs = find_pairs(data)[:limit]
     matrix = ConfusionMatrix(segmenter.num_classes, ignore_index)
     for done, (image_path, label_path) in enumerate(pairs, 1):
@@ -18,7 +21,11 @@ def evaluate(segmenter: Segmenter, data: str, ignore_index: Optional[int] = 255,
         prediction = segmenter.predict(image)
         if prediction.shape != label.shape:
             prediction = cv2.resize(prediction, (label.shape[1], label.shape[0]), interpolation=cv2.INTER_NEAREST)
-        matrix.update(prediction, label)
+        image_matrix = ConfusionMatrix(segmenter.num_classes, ignore_index)
+        image_matrix.update(prediction, label)
+        matrix.counts += image_matrix.counts
+        if per_image is not None:
+            per_image.append(image_matrix.counts)
         if progress is not None:
             progress(done, len(pairs))
     summary = matrix.summary(segmenter.palette.names)

@@ -1,5 +1,6 @@
-"""Segmentation metrics from one confusion matrix: IoU per class, mIoU, pixel accuracy."""
-from typing import Dict, List, Optional, Sequence
+"""Segmentation metrics from one confusion matrix: IoU per class, mIoU, pixel accuracy; and how far an mIoU
+drop measured on a set of images can be trusted (a paired bootstrap over the images)."""
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -59,3 +60,32 @@ class ConfusionMatrix:
             "pixels": int(self.counts.sum()),
             "per_class_iou": {name: (None if np.isnan(v) else float(v)) for name, v in zip(names, iou)},
         }
+
+
+def _mean_iou(counts: np.ndarray, ignore_index: Optional[int]) -> float:
+    matrix = ConfusionMatrix(counts.shape[0], ignore_index)
+    matrix.counts = counts
+    return matrix.mean_iou()
+
+
+def drop_interval(reference: Sequence[np.ndarray], other: Sequence[np.ndarray], ignore_index: Optional[int] = 255,
+                  draws: int = 1000, seed: int = 0) -> Tuple[float, float]:
+    """95% interval of the mIoU drop, in points, from `reference` to `other`: their per-image confusion counts
+    (`ConfusionMatrix.counts` of each image, in the same order) resampled `draws` times with replacement, both
+    summed over the same draw (paired), the 2.5th and 97.5th percentiles of the drops."""
+    first, second = np.asarray(reference), np.asarray(other)
+    if first.shape != second.shape or not len(first):
+        raise ValueError("per-image counts {} and {} do not pair up".format(first.shape, second.shape))
+    rng = np.random.RandomState(seed)
+    drops = []
+    for _ in range(draws):
+        pick = rng.randint(0, len(first), len(first))
+        drops.append(100 * (_mean_iou(first[pick].sum(axis=0), ignore_index)
+                            - _mean_iou(second[pick].sum(axis=0), ignore_index)))
+    bounds = np.nanpercentile(np.array(drops), [2.5, 97.5])
+    return float(bounds[0]), float(bounds[1])
+
+
+def drop_text(drop_points: float, interval: Optional[Sequence[float]] = None) -> str:
+    """"drop 0.45 points [0.32, 0.58]": an mIoU drop and, where measured, its 95% interval."""
+    return "drop {:.2f} points{}".format(drop_points, " [{:.2f}, {:.2f}]".format(*interval) if interval else "")

@@ -85,6 +85,11 @@ MUTANTS = (
     Mutant("trt-deconvolution-left-float", "edgeseg/quantize/qdq.py",
            'TRT_OP_TYPES = TRT_WEIGHTED + TRT_QUANTIZABLE', 'TRT_OP_TYPES = ("Conv", "Gemm", "MatMul")',
            ("tests/test_fusion_lint.py::test_tensorrt_placement_quantizes_residual_branches_and_deconvolutions",)),
+    Mutant("drop-interval-unpaired", "edgeseg/metrics.py",
+           "                            - _mean_iou(second[pick].sum(axis=0), ignore_index)))",
+           "                            - _mean_iou(second[rng.randint(0, len(second), len(second))].sum(axis=0),"
+           " ignore_index)))",
+           ("tests/test_metrics.py::test_the_interval_is_paired_so_a_drop_shared_by_every_image_is_tight",)),
     Mutant("trt-image-layers-quantized", "edgeseg/quantize/qdq.py",
            "image_layers = [n for n in placement.image_layers(",
            "image_layers = [n for n in [] if placement.image_layers(",

@@ -152,6 +152,9 @@ def test_a_calibration_records_both_models_figures(probe_onnx, probe_set, tmp_pa
         assert accuracy["models"][key]["miou"] == pytest.approx(independent_miou(recorded["outputs"][key], probe_set),
                                                                 abs=1e-12)
     assert os.path.isfile(os.path.join(recorded["folder"], accuracy["report"]))
+    for key, model in report["models"].items():  # the drop's 95% interval over the val images, recorded too
+        low, high = model["drop_interval_points"]
+        assert low <= high and accuracy["models"][key]["drop_interval_points"] == [low, high]
 
 
 def test_build_reports_the_figures_of_the_model_it_builds():

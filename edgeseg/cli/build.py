@@ -3,6 +3,7 @@ import argparse
 from typing import Any, Dict
 
 from ..artifacts import check_outputs, write_json_atomic
+from ..metrics import drop_text
 from ..runtime.base import PRECISIONS
 from ..runtime.builder import PREPROCESS_CHOICES
 from .arguments import COUNT, INDEX
@@ -37,9 +38,9 @@ def cmd_build(args: argparse.Namespace) -> None:
     accuracy = record.get("int8_accuracy")
     if accuracy and accuracy["measured"]:
         print("INT8 accuracy of the model built ({}), measured by calibrate on {}: mIoU {:.2%} against FP32 {:.2%}, "
-              "drop {:.2f} points (limit {})".format(accuracy["model"], accuracy["val"], accuracy["miou"],
-                                                     accuracy["fp32_miou"], accuracy["drop_points"],
-                                                     accuracy["max_drop"]))
+              "{} (limit {})".format(accuracy["model"], accuracy["val"], accuracy["miou"], accuracy["fp32_miou"],
+                                     drop_text(accuracy["drop_points"], accuracy.get("drop_interval_points")),
+                                     accuracy["max_drop"]))
     elif accuracy:
         print("INT8 accuracy of the model built ({}): not measured ({})".format(accuracy["model"], accuracy["why"]))
     if args.json:

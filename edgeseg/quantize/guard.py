@@ -17,6 +17,7 @@ import os
 import tempfile
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+import numpy as np
 import onnx
 from onnxruntime.quantization import CalibrationDataReader
 from onnxruntime.quantization.qdq_loss_debug import (
@@ -30,6 +31,7 @@ from onnxruntime.quantization.qdq_loss_debug import (
 
 from ..artifacts import write_json_atomic
 from ..evaluate import evaluate
+from ..metrics import drop_interval, drop_text
 from ..preprocess import PreprocessSpec
 from ..runtime.artifact import open_artifact
 from .lint import WEIGHTED
@@ -61,9 +63,10 @@ def rank_sensitive_ops(fp32_path: str, qdq_path: str, reader: CalibrationDataRea
     return sorted(ranked, key=lambda r: r["sqnr_db"])
 
 
-def _miou(path: str, data: str, ignore_index: Optional[int], limit: Optional[int]) -> Dict[str, Any]:
+def _miou(path: str, data: str, ignore_index: Optional[int], limit: Optional[int],
+          per_image: Optional[List[np.ndarray]] = None) -> Dict[str, Any]:
     with open_artifact(path) as segmenter:
-        return evaluate(segmenter, data, ignore_index=ignore_index, limit=limit)
+        return evaluate(segmenter, data, ignore_index=ignore_index, limit=limit, per_image=per_image)
 
 
 ACCURACY_REPORT = "accuracy.json"
@@ -87,17 +90,24 @@ def guard(fp32_path: str, int8_paths: Callable[[], Dict[str, str]], requantize: 
     drop is within the limit, "verdict_model" the worst one, "models" each one's figures, "sensitivity" the
     ranking of each model that failed (ops in float grow from that model's ranking while it is the worst:
     the TensorRT model keeps its image layers float, so the two models quantize different ops)."""
-    fp32 = _miou(fp32_path, val, ignore_index, limit)
+    fp32_counts: List[np.ndarray] = []  # per image, for the drops' intervals
+    fp32 = _miou(fp32_path, val, ignore_index, limit, fp32_counts)
 
     def score() -> Dict[str, Dict[str, Any]]:
-        return {key: _change(fp32, _miou(path, val, ignore_index, limit)) for key, path in int8_paths().items()}
+        models = {}
+        for key, path in int8_paths().items():
+            counts: List[np.ndarray] = []
+            models[key] = _change(fp32, _miou(path, val, ignore_index, limit, counts))
+            models[key]["drop_interval_points"] = list(drop_interval(fp32_counts, counts, ignore_index))
+        return models
 
     models = score()
     worst = max(models, key=lambda key: models[key]["drop_points"])
     rounds = [{"float_ops": [], "int8_miou": {key: m["miou"] for key, m in models.items()}}]
-    log("INT8 accuracy: FP32 mIoU {:.2%}; {} (limit {:.2f} points)".format(fp32["miou"], "; ".join(
-        "{} {:.2%}, drop {:.2f}".format(SHIPPED.get(k, k), m["miou"], m["drop_points"]) for k, m in models.items()),
-        max_drop))
+    log("INT8 accuracy: FP32 mIoU {:.2%}; {} (limit {:.2f} points; in brackets the 95% interval over the "
+        "images)".format(fp32["miou"], "; ".join("{} {:.2%}, {}".format(
+            SHIPPED.get(k, k), m["miou"], drop_text(m["drop_points"], m["drop_interval_points"]))
+            for k, m in models.items()), max_drop))
     rankings: Dict[str, List[Dict[str, Any]]] = {}  # per model, measured when it first fails
     count = 1
     while models[worst]["drop_points"] > max_drop and len(rounds) <= max_rounds:
@@ -155,7 +165,8 @@ def summary(report: Dict[str, Any], val: str) -> Dict[str, Any]:
     return {"val": val, "passed": report["passed"], "max_drop": report["max_drop"],
             "verdict_model": report["verdict_model"], "drop_points": report["drop_points"],
             "fp32_miou": report["fp32"]["miou"], "float_ops": report["float_ops"], "report": ACCURACY_REPORT,
-            "models": {key: {"miou": m["miou"], "drop_points": m["drop_points"]}
+            "models": {key: {"miou": m["miou"], "drop_points": m["drop_points"],
+                             "drop_interval_points": m.get("drop_interval_points")}
                        for key, m in report["models"].items()}}
 
 
@@ -177,8 +188,9 @@ def accuracy_table(report: Dict[str, Any]) -> str:
                                                                           sign=True)]
         lines.append(name.ljust(width) + "".join("{:>16}".format(c) for c in cells))
     lines.append("mIoU FP32 {:.2f}; {} (limit {} points, verdict on {}); kept in float: {}".format(
-        100 * report["fp32"]["miou"], "; ".join("{} {:.2f} (drop {:.2f})".format(
-            SHIPPED.get(key, key), 100 * m["miou"], m["drop_points"]) for key, m in models.items()),
+        100 * report["fp32"]["miou"], "; ".join("{} {:.2f} ({})".format(
+            SHIPPED.get(key, key), 100 * m["miou"], drop_text(m["drop_points"], m.get("drop_interval_points")))
+            for key, m in models.items()),
         report["max_drop"], SHIPPED.get(report["verdict_model"]), ", ".join(report["float_ops"]) or "nothing"))
     return "\n".join(lines)
 

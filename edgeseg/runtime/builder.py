@@ -162,7 +162,8 @@ def _int8_accuracy(calibrated: Dict[str, Any], use_tensorrt: bool, dla_core: Opt
             "calibrate with --val LABELLED_DATA to measure it"
         return {"model": model, "measured": False, "why": why}
     return {"model": model, "measured": True, "val": accuracy.get("val"), "fp32_miou": accuracy.get("fp32_miou"),
-            "miou": measured["miou"], "drop_points": measured["drop_points"], "max_drop": accuracy.get("max_drop"),
+            "miou": measured["miou"], "drop_points": measured["drop_points"],
+            "drop_interval_points": measured.get("drop_interval_points"), "max_drop": accuracy.get("max_drop"),
             "passed": measured["drop_points"] <= accuracy.get("max_drop", float("inf"))}
 
 
