@@ -13,6 +13,7 @@ import sys
 from edgeseg.artifacts import read_sidecar
 from edgeseg.cli import main as edgeseg
 from edgeseg.data.synthetic import write_dataset, write_video
+from edgeseg.metrics import drop_text
 
 
 def stage(*argv: str) -> None:
@@ -95,9 +96,9 @@ def print_int8(bench: dict, accuracy: dict, evaluation_int8: dict, built: str, b
             os.path.getsize(path) / 1e6, miou))
     for key, label in (("tensorrt_qdq", "INT8 TensorRT Q/DQ"), ("onnxruntime_int8", "INT8 ONNX Runtime")):
         model = accuracy["models"][key]
-        print("{:<22}{:>14}{:>10.1f}{:>9.1%}  (drop {:.2f} points)".format(
+        print("{:<22}{:>14}{:>10.1f}{:>9.1%}  ({})".format(
             label, "-", os.path.getsize(os.path.join(folder, outputs[key]["file"])) / 1e6, model["miou"],
-            model["drop_points"]))
+            drop_text(model["drop_points"], model.get("drop_interval_points"))))
 
 
 if __name__ == "__main__":
