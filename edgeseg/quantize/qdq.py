@@ -66,10 +66,10 @@ def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "t
         raise ConfigError("{}: no node named {} to exclude from quantization".format(
             onnx_path, ", ".join(repr(n) for n in unknown[:5])))
     excluded = list(nodes_to_exclude)
+    weighted = [op for op in op_types if op in TRT_WEIGHTED]
     image_layers: List[str] = []
     if target == "tensorrt":  # int8 symmetric cannot hold the image: the layers reading it stay float
-        image_layers = [n for n in placement.image_layers(model.graph, [op for op in op_types if op in TRT_WEIGHTED])
-                        if n not in excluded]
+        image_layers = [n for n in placement.image_layers(model.graph, weighted) if n not in excluded]
         excluded += image_layers
     extra = copy.deepcopy(settings["extra"])
     if target == "tensorrt":  # TensorRT's deconvolution kernels take no per-output-channel weight scales, ONNX
@@ -102,7 +102,6 @@ def quantize_model(onnx_path: str, ranges: Ranges, output: str, target: str = "t
         overflowed, excluded = overflow, excluded + overflow
     if target == "tensorrt":
         check_deconvolution_axis(quantized, onnx_path)
-    weighted = [op for op in op_types if op in TRT_WEIGHTED]
     tail = placement.tail_nodes(quantized.graph, weighted)
     branches: List[str] = []
     float_inputs: List[str] = []
